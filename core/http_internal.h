@@ -1,0 +1,89 @@
+/* Internals of the HTTP server, shared by core/http_*.c only.
+ *
+ * A request is created on the event-loop thread when its headers arrive and
+ * is owned by two parties: the connection (until it closes) and the handler
+ * (until it answers). `refs` counts them; whoever drops the last reference
+ * frees it. The answer travels back to the loop through srv->done, a queue
+ * guarded by srv->lock, and a lws_cancel_service() wake-up. */
+#ifndef KINO_CORE_HTTP_INTERNAL_H
+#define KINO_CORE_HTTP_INTERNAL_H
+
+#include "kino/http.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct lws;
+struct lws_context;
+
+#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_QUERY 32
+#define HTTP_MAX_HEADERS 48
+#define HTTP_MAX_RESPONSE_HEADERS 16
+
+typedef struct http_pair {
+	char *name;
+	char *value;
+} http_pair_t;
+
+struct kino_http_request {
+	kino_http_server_t *srv;
+	struct lws *wsi;        /* NULL once the connection closed; loop thread only */
+	atomic_int refs;
+	const kino_http_route_t *route;
+	struct kino_http_request *next; /* in a queue */
+
+	char method[16];
+	bool head;              /* a HEAD served by the GET route: no body */
+	char *path;
+	char peer[64];
+	http_pair_t params[HTTP_MAX_PARAMS];
+	int nparams;
+	http_pair_t query[HTTP_MAX_QUERY];
+	int nquery;
+	http_pair_t headers[HTTP_MAX_HEADERS];
+	int nheaders;
+
+	char *body;
+	size_t body_len, body_cap, body_limit;
+	int64_t started_us;
+
+	/* The answer, written by the handler, read by the loop. */
+	bool answered;
+	int status;
+	char content_type[128];
+	http_pair_t resp_headers[HTTP_MAX_RESPONSE_HEADERS];
+	int nresp_headers;
+	unsigned char *resp;    /* LWS_PRE bytes of headroom, then the body */
+	size_t resp_len;
+	size_t resp_sent;
+	bool headers_sent;
+};
+
+/* Route matching: fills req->params. Sets *path_matched when some route's
+ * pattern matched the path, whatever its method. */
+const kino_http_route_t *http_route_match(const kino_http_route_t *routes,
+					  size_t n, kino_http_request_t *req,
+					  bool *path_matched);
+
+/* Does one route's pattern match `path`? Fills params when it does. */
+bool http_pattern_match(const char *pattern, const char *path,
+			http_pair_t *params, int *nparams);
+
+kino_http_request_t *http_request_new(kino_http_server_t *srv);
+/* Drops one reference; frees the request with the last one. */
+void http_request_unref(kino_http_request_t *req);
+int http_request_add_header(kino_http_request_t *req, const char *name,
+			    const char *value);
+int http_request_add_query(kino_http_request_t *req, const char *arg);
+
+/* Implemented by the server: hands an answered request to the loop. */
+void http_server_answered(kino_http_server_t *srv, kino_http_request_t *req);
+
+/* Appends src to a JSON string body, escaped, without the quotes. */
+size_t http_json_escape(char *dst, size_t size, const char *src);
+
+int64_t http_now_us(void);
+
+#endif

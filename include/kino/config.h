@@ -1,0 +1,52 @@
+/* Kino's configuration: one file plus KINO_* environment overrides.
+ *
+ * main() reads both once, with kino_config_load(), and passes a const
+ * pointer down; nothing else reads the environment for settings. Every key
+ * has a default, a type and bounds, all in one table in core/config.c; the
+ * documented file is kino.conf at the project's root.
+ *
+ *   file:  `http.listen = 127.0.0.1:8080`   (# starts a comment)
+ *   env:   KINO_HTTP_LISTEN=127.0.0.1:8080  (the key upper-cased, '.' -> '_')
+ *
+ * The environment wins over the file. An unknown key, in the file or as a
+ * KINO_* variable, and a bad value are errors that name the key and where it
+ * came from; kino exits with status 2 for them. */
+#ifndef KINO_CONFIG_H
+#define KINO_CONFIG_H
+
+#include "kino/db.h"
+#include "kino/http.h"
+#include "kino/log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct kino_error;
+
+typedef struct kino_config {
+	char data_dir[4096];            /* data_dir: var */
+	char config_file[4096];         /* the file read, or "" */
+	kino_log_config_t log;          /* log.* */
+	kino_db_config_t db;            /* mongo.* */
+	kino_http_config_t http;        /* http.* */
+	kino_http_config_t telemetry;   /* telemetry.* (its HTTP side) */
+} kino_config_t;
+
+/* Fills cfg with the defaults. */
+void kino_config_defaults(kino_config_t *cfg);
+
+/* Loads defaults, then `path` (NULL: $KINO_CONFIG, else ./kino.conf if it
+ * exists), then the KINO_* variables of `envp` (NULL: environ). On error
+ * returns KINO_ECONFIG with err naming the key, its source and the problem. */
+int kino_config_load(kino_config_t *cfg, const char *path, char **envp,
+		     struct kino_error *err);
+
+/* Sets one key from a string, as the file would ("source" names where it
+ * came from, for the error message). */
+int kino_config_set(kino_config_t *cfg, const char *key, const char *value,
+		    const char *source, struct kino_error *err);
+
+/* Writes every key with its current value and help, in the file's format. */
+void kino_config_print(const kino_config_t *cfg, FILE *out);
+
+#endif

@@ -1,0 +1,122 @@
+/* Kino's HTTP server, on libwebsockets.
+ *
+ * A server owns one libwebsockets context and the thread that services it.
+ * Routes are a table of (method, pattern, handler). A handler runs either on
+ * the event-loop thread (KINO_HTTP_INLINE: it must not block, for instance
+ * /healthz reading an atomic) or on one of the server's worker threads
+ * (KINO_HTTP_BLOCKING: database, disk). Either way it answers exactly once
+ * with one of the kino_http_respond*() calls; the answer is handed back to
+ * the event loop through a queue and a wake-up, and written from its
+ * WRITEABLE callback. Request bodies are bounded (413 past the limit) and
+ * every error answer has one shape:
+ *     {"error":{"code":"not_found","message":"..."}}
+ *
+ * Threads: kino_http_server_* may be called from any thread. A request is
+ * used only by the thread running its handler, until it is answered. */
+#ifndef KINO_HTTP_H
+#define KINO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct kino_error;
+
+typedef struct kino_http_config {
+	char host[256];     /* <name>.listen host, e.g. 127.0.0.1 */
+	int port;           /* <name>.listen port, 0 = any free port */
+	size_t max_body;    /* <name>.max_body: default request body limit */
+	int workers;        /* <name>.workers: threads for blocking handlers */
+} kino_http_config_t;
+
+typedef struct kino_http_server kino_http_server_t;
+typedef struct kino_http_request kino_http_request_t;
+
+typedef void (*kino_http_handler_fn)(kino_http_request_t *req,
+				     void *userdata);
+
+typedef enum kino_http_mode {
+	KINO_HTTP_INLINE = 0,   /* runs on the event loop; must not block */
+	KINO_HTTP_BLOCKING = 1, /* runs on a worker thread */
+} kino_http_mode_t;
+
+typedef struct kino_http_route {
+	const char *method;  /* "GET", "POST", ...; HEAD is served by GET */
+	const char *pattern; /* "/api/v1/jobs/{id}"; a last segment "*" matches a subtree */
+	kino_http_handler_fn handler;
+	kino_http_mode_t mode;
+	size_t max_body;     /* 0: the server's max_body */
+	void *userdata;      /* borrowed; must outlive the server */
+} kino_http_route_t;
+
+/* Routes libwebsockets' log into Kino's. Call once from main. */
+void kino_http_global_init(void);
+
+/* Parses "host:port" (IPv4 host or name, or "[v6]:port") into cfg. */
+int kino_http_listen_parse(const char *text, kino_http_config_t *cfg,
+			   struct kino_error *err);
+
+/* Binds cfg->host:cfg->port and prepares the routes (copied; userdata
+ * borrowed). `name` labels logs ("http", "telemetry"). Returns NULL with err
+ * set, KINO_EADDRINUSE when the port is taken. Nothing is served until
+ * kino_http_server_start(). Caller frees with kino_http_server_destroy(). */
+kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
+					 const char *name,
+					 const kino_http_route_t *routes,
+					 size_t nroutes,
+					 struct kino_error *err);
+
+/* Starts the event-loop thread and the workers. */
+int kino_http_server_start(kino_http_server_t *srv, struct kino_error *err);
+
+/* The port actually bound (useful with port 0). */
+int kino_http_server_port(const kino_http_server_t *srv);
+
+/* Stops accepting, lets the loop and workers finish, joins them and frees
+ * everything; NULL-safe. Requests still queued are answered 503. */
+void kino_http_server_destroy(kino_http_server_t *srv);
+
+/* ---- requests: the strings are owned by the request ---- */
+
+const char *kino_http_request_method(const kino_http_request_t *req);
+/* The path, percent-decoded once, without the query string. */
+const char *kino_http_request_path(const kino_http_request_t *req);
+/* A {name} segment of the route's pattern, or NULL. */
+const char *kino_http_request_param(const kino_http_request_t *req,
+				    const char *name);
+/* The first query argument `name`, decoded, or NULL. */
+const char *kino_http_request_query(const kino_http_request_t *req,
+				    const char *name);
+/* A request header by lower-case name ("authorization"), or NULL. */
+const char *kino_http_request_header(const kino_http_request_t *req,
+				     const char *name);
+const char *kino_http_request_body(const kino_http_request_t *req,
+				   size_t *len);
+/* The peer's address as text. */
+const char *kino_http_request_peer(const kino_http_request_t *req);
+
+/* ---- answers: exactly one per request; bodies are copied ---- */
+
+/* Adds a response header before the answer ("Cache-Control", "..."). */
+int kino_http_response_header(kino_http_request_t *req, const char *name,
+			      const char *value);
+
+int kino_http_respond(kino_http_request_t *req, int status,
+		      const char *content_type, const void *body, size_t len);
+
+/* `json` is a NUL-terminated JSON text. */
+int kino_http_respond_json(kino_http_request_t *req, int status,
+			   const char *json);
+
+/* The one error shape, with the status that kino_http_status_for() gives. */
+int kino_http_respond_error(kino_http_request_t *req, int kino_code,
+			    const char *message);
+
+/* The error shape with a domain code of the caller's ("not_subscribed"). */
+int kino_http_respond_error_as(kino_http_request_t *req, int status,
+			       const char *code, const char *message);
+
+/* The one table from kino_errno_t to HTTP status and error code string. */
+int kino_http_status_for(int kino_code);
+const char *kino_http_error_code_for(int kino_code);
+
+#endif
