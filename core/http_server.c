@@ -256,12 +256,16 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&srv->lock);
 		if (req == NULL)
 			return NULL;
+		/* Answering hands the handler's reference to the loop, which
+		 * may free the request at once: hold one more to look at it. */
+		atomic_fetch_add(&req->refs, 1);
 		req->route->handler(req, req->route->userdata);
 		if (!req->answered) {
 			KINO_LOG_ERROR("%s %s: handler did not answer", req->method,
 				       req->path);
 			kino_http_respond_error(req, KINO_ESTATE, "internal error");
 		}
+		http_request_unref(req);
 	}
 }
 
