@@ -7,6 +7,7 @@
 #include "service_loop.h"
 
 #include "kino/api.h"
+#include "kino/auth.h"
 #include "kino/error.h"
 #include "kino/health.h"
 #include "kino/log.h"
@@ -16,12 +17,23 @@
 
 typedef kino_http_server_t *(*server_new_fn)(const kino_config_t *cfg,
 					     kino_health_t *health,
+					     kino_auth_t *auth,
 					     kino_error_t *err);
+
+/* The collector needs no accounts; it checks playback sessions instead. */
+static kino_http_server_t *telemetry_new(const kino_config_t *cfg,
+					 kino_health_t *health, kino_auth_t *auth,
+					 kino_error_t *err)
+{
+	(void)auth;
+	return kino_telemetry_server_new(cfg, health, err);
+}
 
 static int run_role(const kino_config_t *cfg, const char *service,
 		    server_new_fn server_new)
 {
 	kino_http_server_t *srv = NULL;
+	kino_auth_t *auth = NULL;
 	kino_db_t *db = NULL;
 	kino_health_t health;
 	kino_error_t err = {0};
@@ -34,7 +46,9 @@ static int run_role(const kino_config_t *cfg, const char *service,
 		return err.code == KINO_ECONFIG ? KINO_EXIT_USAGE : KINO_EXIT_FAILURE;
 	}
 	kino_health_init(&health, db, service);
-	srv = server_new(cfg, &health, &err);
+	auth = kino_auth_new(db, &cfg->auth, &err);
+	if (auth != NULL)
+		srv = server_new(cfg, &health, auth, &err);
 	if (srv == NULL) {
 		fprintf(stderr, "kino %s: %s\n", service, kino_error_message(&err));
 		goto out;
@@ -48,6 +62,7 @@ static int run_role(const kino_config_t *cfg, const char *service,
 	ret = KINO_EXIT_OK;
 out:
 	kino_http_server_destroy(srv);
+	kino_auth_destroy(auth);
 	kino_db_destroy(db);
 	return ret;
 }
@@ -67,7 +82,7 @@ static int run_telemetry(int argc, char **argv, const kino_config_t *cfg)
 		fprintf(stderr, "kino telemetry: unexpected argument '%s'\n", argv[1]);
 		return KINO_EXIT_USAGE;
 	}
-	return run_role(cfg, "telemetry", kino_telemetry_server_new);
+	return run_role(cfg, "telemetry", telemetry_new);
 }
 
 const kino_command_t kino_cmd_serve = {

@@ -12,6 +12,7 @@
 #include "service_loop.h"
 
 #include "kino/api.h"
+#include "kino/auth.h"
 #include "kino/dbserver.h"
 #include "kino/error.h"
 #include "kino/health.h"
@@ -124,6 +125,7 @@ static void print_urls(const kino_config_t *cfg, int http_port, int tel_port,
 static int run(int argc, char **argv, const kino_config_t *cfg)
 {
 	kino_http_server_t *api = NULL, *tel = NULL;
+	kino_auth_t *auth = NULL;
 	supervisor_t sup = {0};
 	kino_db_t *db = NULL;
 	kino_health_t health, tel_health;
@@ -145,7 +147,10 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 	kino_health_init(&health, db, "http");
 	kino_health_init(&tel_health, db, "telemetry");
-	api = kino_api_server_new(cfg, &health, &err);
+	auth = kino_auth_new(db, &cfg->auth, &err);
+	if (auth == NULL)
+		goto fail;
+	api = kino_api_server_new(cfg, &health, auth, &err);
 	if (api == NULL)
 		goto fail;
 	tel = kino_telemetry_server_new(cfg, &tel_health, &err);
@@ -173,6 +178,8 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			kino_error_prefix(&err, "the embedded database does not answer");
 			goto fail;
 		}
+		if (kino_auth_ensure_indexes(auth, &err) != 0)
+			goto fail;
 		snprintf(db_text, sizeof(db_text), "%s (embedded %s, data in %s/db)",
 			 uri, strstr(bin, "mongod") ? "mongod" : "FerretDB", cfg->data_dir);
 	} else {
@@ -194,6 +201,7 @@ fail:
 out:
 	kino_http_server_destroy(tel);
 	kino_http_server_destroy(api);
+	kino_auth_destroy(auth);
 	kino_db_destroy(db);
 	kino_dbserver_stop(sup.dbserver);
 	if (lock_fd >= 0)

@@ -1,14 +1,17 @@
 /* The API server's route table: see include/kino/api.h. */
 #include "kino/api.h"
 
+#define MAX_ROUTES 64
+
 kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
 					kino_health_t *health,
+					kino_auth_t *auth,
 					struct kino_error *err)
 {
-	const kino_http_route_t routes[] = {
-		kino_health_route(health),
-	};
+	kino_http_route_t routes[MAX_ROUTES];
+	size_t n = 0;
 
-	return kino_http_server_new(&cfg->http, "http", routes,
-				    sizeof(routes) / sizeof(routes[0]), err);
+	routes[n++] = kino_health_route(health);
+	n += kino_auth_routes(auth, routes + n, MAX_ROUTES - n);
+	return kino_http_server_new(&cfg->http, "http", routes, n, err);
 }

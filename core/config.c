@@ -26,7 +26,8 @@ typedef enum key_type {
 	KEY_HOSTPORT, /* kino_db_config_t embedded host + port */
 	KEY_INT,      /* int within [min, max] */
 	KEY_SIZE,     /* size_t bytes, with k/m/g suffixes, within [min, max] */
-	KEY_DURATION, /* int milliseconds, with ms/s/m suffixes, within [min, max] */
+	KEY_DURATION, /* int milliseconds, with ms/s/m/h suffixes, within [min, max] */
+	KEY_SECONDS,  /* int seconds, written like a duration, within [min, max] s */
 	KEY_LOG_LEVEL,
 } key_type_t;
 
@@ -89,6 +90,18 @@ static const config_key_t keys[] = {
 	{.name = "mongo.timeout", .type = KEY_DURATION,
 	 .offset = FIELD(db.timeout_ms), .min = 100, .max = 600000,
 	 .def = "2s", .help = "connect, server-selection and socket timeout"},
+	{.name = "auth.session_ttl", .type = KEY_SECONDS,
+	 .offset = FIELD(auth.session_ttl_s), .min = 60, .max = 366LL * 86400,
+	 .def = "30d", .help = "how long a sign-in lasts before it expires"},
+	{.name = "auth.signin_window", .type = KEY_DURATION,
+	 .offset = FIELD(auth.signin_window_ms), .min = 1000, .max = 86400000,
+	 .def = "15m", .help = "the window of the sign-in rate limits"},
+	{.name = "auth.signin_limit_account", .type = KEY_INT,
+	 .offset = FIELD(auth.signin_limit_account), .min = 1, .max = 100000,
+	 .def = "5", .help = "failed sign-ins per account per window before 429"},
+	{.name = "auth.signin_limit_address", .type = KEY_INT,
+	 .offset = FIELD(auth.signin_limit_address), .min = 1, .max = 1000000,
+	 .def = "50", .help = "sign-in attempts per client address per window before 429"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -141,7 +154,8 @@ static const unit_t size_units[] = {
 	{"mb", 1024 * 1024}, {"g", 1024LL * 1024 * 1024},
 	{"gb", 1024LL * 1024 * 1024}, {NULL, 0}};
 static const unit_t duration_units[] = {
-	{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+	{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+	{NULL, 0}};
 static const unit_t no_units[] = {{NULL, 0}};
 
 static int set_key(kino_config_t *cfg, const config_key_t *k, const char *value,
@@ -185,23 +199,28 @@ static int set_key(kino_config_t *cfg, const config_key_t *k, const char *value,
 	}
 	case KEY_INT:
 	case KEY_SIZE:
-	case KEY_DURATION: {
+	case KEY_DURATION:
+	case KEY_SECONDS: {
+		bool is_duration = k->type == KEY_DURATION || k->type == KEY_SECONDS;
 		const unit_t *units = k->type == KEY_SIZE ? size_units
-				      : k->type == KEY_DURATION ? duration_units
-								: no_units;
+				      : is_duration ? duration_units
+						    : no_units;
 		const char *what = k->type == KEY_SIZE ? "a size such as 64k or 1m"
-				   : k->type == KEY_DURATION ? "a duration such as 500ms or 2s"
-							     : "a whole number";
+				   : is_duration ? "a duration such as 500ms, 2s or 30d"
+						 : "a whole number";
 		if (!parse_scaled(value, units, &v))
 			return kino_error_set(err, KINO_ECONFIG,
 					      "%s (from %s): '%s' is not %s",
 					      k->name, source, value, what);
+		if (k->type == KEY_SECONDS)
+			v /= 1000; /* parsed in milliseconds */
 		if (v < k->min || v > k->max)
 			return kino_error_set(err, KINO_ECONFIG,
 					      "%s (from %s): %s is out of range [%lld, %lld]%s",
 					      k->name, source, value, k->min, k->max,
 					      k->type == KEY_SIZE ? " bytes"
-					      : k->type == KEY_DURATION ? " ms" : "");
+					      : k->type == KEY_DURATION ? " ms"
+					      : k->type == KEY_SECONDS ? " s" : "");
 		if (k->type == KEY_SIZE)
 			*(size_t *)field = (size_t)v;
 		else
@@ -427,6 +446,9 @@ static void print_value(const kino_config_t *cfg, const config_key_t *k,
 		break;
 	case KEY_DURATION:
 		fprintf(out, "%dms", *(const int *)field);
+		break;
+	case KEY_SECONDS:
+		fprintf(out, "%ds", *(const int *)field);
 		break;
 	case KEY_LOG_LEVEL:
 		fprintf(out, "%s", kino_log_level_name(*(const kino_log_level_t *)field));

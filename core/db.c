@@ -56,6 +56,10 @@ static void mongoc_log_to_kino(mongoc_log_level_t level, const char *domain,
 		kl = KINO_LOG_LEVEL_TRACE;
 		break;
 	}
+	/* FerretDB v1 has no endSessions; every pool warns about it on close.
+	 * It is harmless, so it is not worth a warning on every exit. */
+	if (kl == KINO_LOG_LEVEL_WARN && strstr(message, "\"endSessions\"") != NULL)
+		kl = KINO_LOG_LEVEL_DEBUG;
 	if ((int)kl <= kino_log_threshold)
 		kino_log_write(kl, "mongoc", domain, "%s", message);
 }

@@ -81,9 +81,6 @@ int http_request_add_query(kino_http_request_t *req, const char *arg);
 /* Implemented by the server: hands an answered request to the loop. */
 void http_server_answered(kino_http_server_t *srv, kino_http_request_t *req);
 
-/* Appends src to a JSON string body, escaped, without the quotes. */
-size_t http_json_escape(char *dst, size_t size, const char *src);
-
 int64_t http_now_us(void);
 
 #endif

@@ -206,7 +206,7 @@ int kino_http_respond_json(kino_http_request_t *req, int status,
 				 strlen(json));
 }
 
-size_t http_json_escape(char *dst, size_t size, const char *src)
+size_t kino_http_json_escape(char *dst, size_t size, const char *src)
 {
 	size_t n = 0;
 
@@ -283,7 +283,7 @@ int kino_http_respond_error_as(kino_http_request_t *req, int status,
 {
 	char escaped[1024], body[1400];
 
-	http_json_escape(escaped, sizeof(escaped), message ? message : "");
+	kino_http_json_escape(escaped, sizeof(escaped), message ? message : "");
 	snprintf(body, sizeof(body),
 		 "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
 		 escaped);

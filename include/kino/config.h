@@ -14,6 +14,7 @@
 #ifndef KINO_CONFIG_H
 #define KINO_CONFIG_H
 
+#include "kino/auth.h"
 #include "kino/db.h"
 #include "kino/http.h"
 #include "kino/log.h"
@@ -30,6 +31,7 @@ typedef struct kino_config {
 	kino_db_config_t db;            /* mongo.* */
 	kino_http_config_t http;        /* http.* */
 	kino_http_config_t telemetry;   /* telemetry.* (its HTTP side) */
+	kino_auth_config_t auth;        /* auth.* */
 } kino_config_t;
 
 /* Fills cfg with the defaults. */

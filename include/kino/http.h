@@ -115,6 +115,11 @@ int kino_http_respond_error(kino_http_request_t *req, int kino_code,
 int kino_http_respond_error_as(kino_http_request_t *req, int status,
 			       const char *code, const char *message);
 
+/* Writes src into dst as the inside of a JSON string (quotes, backslashes
+ * and control characters escaped), cut at size - 1 bytes; returns the
+ * length written. */
+size_t kino_http_json_escape(char *dst, size_t size, const char *src);
+
 /* The one table from kino_errno_t to HTTP status and error code string. */
 int kino_http_status_for(int kino_code);
 const char *kino_http_error_code_for(int kino_code);

@@ -243,11 +243,21 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 int tenv_http(const char *method, const char *url, const char *body,
 	      char **resp_body)
 {
+	return tenv_http_ex(method, url, NULL, body, resp_body);
+}
+
+int tenv_http_ex(const char *method, const char *url, const char *const *headers,
+		 const char *body, char **resp_body)
+{
 	CURL *curl = curl_easy_init();
+	struct curl_slist *list = NULL;
 	buf_t b = {0};
 	long status = 0;
 
 	CHECK(curl != NULL);
+	for (const char *const *h = headers; h && *h; h++)
+		list = curl_slist_append(list, *h);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
@@ -265,6 +275,7 @@ int tenv_http(const char *method, const char *url, const char *body,
 	if (curl_easy_perform(curl) == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(curl);
+	curl_slist_free_all(list);
 	if (resp_body != NULL)
 		*resp_body = b.data ? b.data : strdup("");
 	else

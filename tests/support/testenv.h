@@ -67,6 +67,10 @@ int tenv_run(const char *dir, char *const argv[], char *const env[],
 int tenv_http(const char *method, const char *url, const char *body,
 	      char **resp_body);
 int tenv_http_get(const char *url, char **resp_body);
+/* The same with request headers ("Name: value", NULL-terminated, may be
+ * NULL). */
+int tenv_http_ex(const char *method, const char *url, const char *const *headers,
+		 const char *body, char **resp_body);
 
 /* Sets `ok` to whether cond became true, polling every 50 ms for up to
  * timeout_ms. */
