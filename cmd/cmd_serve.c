@@ -20,6 +20,12 @@ typedef kino_http_server_t *(*server_new_fn)(const kino_config_t *cfg,
 					     kino_auth_t *auth,
 					     kino_error_t *err);
 
+static kino_http_server_t *api_new(const kino_config_t *cfg, kino_health_t *health,
+				   kino_auth_t *auth, kino_error_t *err)
+{
+	return kino_api_server_new(cfg, health, auth, NULL, 0, err);
+}
+
 /* The collector needs no accounts; it checks playback sessions instead. */
 static kino_http_server_t *telemetry_new(const kino_config_t *cfg,
 					 kino_health_t *health, kino_auth_t *auth,
@@ -73,7 +79,7 @@ static int run_serve(int argc, char **argv, const kino_config_t *cfg)
 		fprintf(stderr, "kino serve: unexpected argument '%s'\n", argv[1]);
 		return KINO_EXIT_USAGE;
 	}
-	return run_role(cfg, "http", kino_api_server_new);
+	return run_role(cfg, "http", api_new);
 }
 
 static int run_telemetry(int argc, char **argv, const kino_config_t *cfg)

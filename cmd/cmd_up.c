@@ -150,7 +150,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	auth = kino_auth_new(db, &cfg->auth, &err);
 	if (auth == NULL)
 		goto fail;
-	api = kino_api_server_new(cfg, &health, auth, &err);
+	api = kino_api_server_new(cfg, &health, auth, NULL, 0, &err);
 	if (api == NULL)
 		goto fail;
 	tel = kino_telemetry_server_new(cfg, &tel_health, &err);

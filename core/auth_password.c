@@ -7,6 +7,7 @@
  * raised later without invalidating existing passwords. */
 #include "auth_internal.h"
 
+#include "base64url.h"
 #include "kino/error.h"
 
 #include <openssl/crypto.h>
@@ -34,24 +35,11 @@ int64_t auth_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Standard base64 without newlines (EVP_EncodeBlock), optionally turned
- * into base64url without padding. */
-static void b64(const unsigned char *in, size_t len, char *out, bool url)
+/* Standard base64 with padding, without newlines: the stored format of
+ * scrypt salts and hashes. */
+static void b64(const unsigned char *in, size_t len, char *out)
 {
-	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-
-	if (!url)
-		return;
-	for (int i = 0; i < n; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
-		else if (out[i] == '=') {
-			out[i] = '\0';
-			break;
-		}
-	}
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
 static int unb64(const char *in, unsigned char *out, size_t want)
@@ -95,8 +83,8 @@ int kino_auth_password_hash(const char *password, char *out, size_t size,
 		return kino_error_set(err, KINO_EIO, "the random number generator failed");
 	if (scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, hash) != 0)
 		return kino_error_set(err, KINO_ENOMEM, "scrypt failed");
-	b64(salt, sizeof(salt), salt64, false);
-	b64(hash, sizeof(hash), hash64, false);
+	b64(salt, sizeof(salt), salt64);
+	b64(hash, sizeof(hash), hash64);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if ((size_t)snprintf(out, size, "scrypt$%llu$%llu$%llu$%s$%s", SCRYPT_N,
 			     SCRYPT_R, SCRYPT_P, salt64, hash64) >= size)
@@ -131,13 +119,10 @@ bool kino_auth_password_verify(const char *password, const char *stored)
 int auth_token_new(char token[KINO_AUTH_TOKEN_LEN + 1])
 {
 	unsigned char raw[32];
-	char buf[64];
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return KINO_EIO;
-	b64(raw, sizeof(raw), buf, true);
-	memcpy(token, buf, KINO_AUTH_TOKEN_LEN);
-	token[KINO_AUTH_TOKEN_LEN] = '\0';
+	b64url_encode(raw, sizeof(raw), token);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
 }

@@ -28,6 +28,7 @@ typedef enum key_type {
 	KEY_SIZE,     /* size_t bytes, with k/m/g suffixes, within [min, max] */
 	KEY_DURATION, /* int milliseconds, with ms/s/m/h suffixes, within [min, max] */
 	KEY_SECONDS,  /* int seconds, written like a duration, within [min, max] s */
+	KEY_SIZE64,   /* int64_t bytes, with k/m/g suffixes, within [min, max] */
 	KEY_LOG_LEVEL,
 } key_type_t;
 
@@ -39,6 +40,7 @@ typedef struct config_key {
 	long long min, max;
 	const char *def;
 	const char *help;
+	bool secret; /* never printed */
 } config_key_t;
 
 #define FIELD(f) offsetof(kino_config_t, f)
@@ -102,6 +104,26 @@ static const config_key_t keys[] = {
 	{.name = "auth.signin_limit_address", .type = KEY_INT,
 	 .offset = FIELD(auth.signin_limit_address), .min = 1, .max = 1000000,
 	 .def = "50", .help = "sign-in attempts per client address per window before 429"},
+	{.name = "playback.keys", .type = KEY_STRING, .offset = FIELD(playback.keys),
+	 .size = sizeof(((kino_config_t *)0)->playback.keys), .def = "", .secret = true,
+	 .help = "signing keys for playback URLs, \"kid:secret,...\" (first signs); empty means data_dir/keys/playback.keys, created on first start"},
+	{.name = "playback.token_ttl", .type = KEY_SECONDS,
+	 .offset = FIELD(playback.token_ttl_s), .min = 60, .max = 7 * 86400,
+	 .def = "6h", .help = "how long a playback URL stays valid"},
+	{.name = "playback.lease_ttl", .type = KEY_SECONDS,
+	 .offset = FIELD(playback.lease_ttl_s), .min = 10, .max = 3600,
+	 .def = "60s", .help = "a stream counts against the account's limit until its lease lapses without a heartbeat"},
+	{.name = "jobs.lease", .type = KEY_SECONDS, .offset = FIELD(jobs.lease_s),
+	 .min = 5, .max = 3600, .def = "60s",
+	 .help = "how long a worker holds a job without renewing it; then another may retry it"},
+	{.name = "jobs.max_attempts", .type = KEY_INT, .offset = FIELD(jobs.max_attempts),
+	 .min = 1, .max = 100, .def = "3", .help = "attempts at a job before it is marked failed"},
+	{.name = "uploads.max_size", .type = KEY_SIZE64, .offset = FIELD(jobs.upload_max),
+	 .min = 1024, .max = 1LL << 40, .def = "20g", .help = "the largest upload accepted (tus Upload-Length)"},
+	{.name = "uploads.max_chunk", .type = KEY_SIZE64, .offset = FIELD(jobs.upload_chunk),
+	 .min = 65536, .max = 1LL << 30, .def = "64m", .help = "the largest body of one tus PATCH request"},
+	{.name = "fetch.timeout", .type = KEY_SECONDS, .offset = FIELD(jobs.fetch_timeout_s),
+	 .min = 1, .max = 3600, .def = "30s", .help = "a URL source that makes no progress for this long fails"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -199,13 +221,15 @@ static int set_key(kino_config_t *cfg, const config_key_t *k, const char *value,
 	}
 	case KEY_INT:
 	case KEY_SIZE:
+	case KEY_SIZE64:
 	case KEY_DURATION:
 	case KEY_SECONDS: {
 		bool is_duration = k->type == KEY_DURATION || k->type == KEY_SECONDS;
-		const unit_t *units = k->type == KEY_SIZE ? size_units
+		bool is_size = k->type == KEY_SIZE || k->type == KEY_SIZE64;
+		const unit_t *units = is_size ? size_units
 				      : is_duration ? duration_units
 						    : no_units;
-		const char *what = k->type == KEY_SIZE ? "a size such as 64k or 1m"
+		const char *what = is_size ? "a size such as 64k or 1m"
 				   : is_duration ? "a duration such as 500ms, 2s or 30d"
 						 : "a whole number";
 		if (!parse_scaled(value, units, &v))
@@ -218,11 +242,13 @@ static int set_key(kino_config_t *cfg, const config_key_t *k, const char *value,
 			return kino_error_set(err, KINO_ECONFIG,
 					      "%s (from %s): %s is out of range [%lld, %lld]%s",
 					      k->name, source, value, k->min, k->max,
-					      k->type == KEY_SIZE ? " bytes"
+					      is_size ? " bytes"
 					      : k->type == KEY_DURATION ? " ms"
 					      : k->type == KEY_SECONDS ? " s" : "");
 		if (k->type == KEY_SIZE)
 			*(size_t *)field = (size_t)v;
+		else if (k->type == KEY_SIZE64)
+			*(int64_t *)field = (int64_t)v;
 		else
 			*(int *)field = (int)v;
 		return 0;
@@ -450,6 +476,9 @@ static void print_value(const kino_config_t *cfg, const config_key_t *k,
 	case KEY_SECONDS:
 		fprintf(out, "%ds", *(const int *)field);
 		break;
+	case KEY_SIZE64:
+		fprintf(out, "%lld", (long long)*(const int64_t *)field);
+		break;
 	case KEY_LOG_LEVEL:
 		fprintf(out, "%s", kino_log_level_name(*(const kino_log_level_t *)field));
 		break;
@@ -465,7 +494,9 @@ void kino_config_print(const kino_config_t *cfg, FILE *out)
 			k->def[0] ? k->def : "empty");
 		fprintf(out, "%s = ", k->name);
 		/* mongo.uri may carry a password: never print it whole. */
-		if (strcmp(k->name, "mongo.uri") == 0) {
+		if (k->secret) {
+			fprintf(out, "%s", *((const char *)cfg + k->offset) ? "\"***\"" : "\"\"");
+		} else if (strcmp(k->name, "mongo.uri") == 0) {
 			char safe[2048];
 			kino_db_uri_redact(cfg->db.uri, safe, sizeof(safe));
 			fprintf(out, "\"%s\"", safe);

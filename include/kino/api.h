@@ -13,11 +13,15 @@
 struct kino_error;
 
 /* Binds http.listen (KINO_EADDRINUSE when taken). health and auth are
- * borrowed and must outlive the server. Free with
+ * borrowed and must outlive the server. `extra` are the routes of modules
+ * that core does not know (ingest jobs and uploads, reports, home rows),
+ * which cmd/ collects; copied, their userdata borrowed. Free with
  * kino_http_server_destroy(). */
 kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
 					kino_health_t *health,
 					kino_auth_t *auth,
+					const kino_http_route_t *extra,
+					size_t nextra,
 					struct kino_error *err);
 
 #endif

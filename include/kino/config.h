@@ -17,7 +17,9 @@
 #include "kino/auth.h"
 #include "kino/db.h"
 #include "kino/http.h"
+#include "kino/jobs.h"
 #include "kino/log.h"
+#include "kino/playback.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +34,8 @@ typedef struct kino_config {
 	kino_http_config_t http;        /* http.* */
 	kino_http_config_t telemetry;   /* telemetry.* (its HTTP side) */
 	kino_auth_config_t auth;        /* auth.* */
+	kino_playback_config_t playback; /* playback.* */
+	kino_jobs_config_t jobs;        /* jobs.*, uploads.*, fetch.* */
 } kino_config_t;
 
 /* Fills cfg with the defaults. */

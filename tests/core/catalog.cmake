@@ -1,0 +1,1 @@
+# Tests of the catalog, entitlement and playback-session modules.
