@@ -1,5 +1,307 @@
-/* Recsys: implicit-feedback ALS on OpenBLAS, and the home rows built on it. */
+/* Recsys: implicit-feedback ALS on OpenBLAS.
+ *
+ * The pipeline is
+ *
+ *     ratings file --read--> kino_recsys_ratings_t (rows with the file's ids)
+ *                  --interactions_new--> CSR user->items and item->users,
+ *                                        ids mapped to dense indices
+ *                  --model_train--> kino_recsys_model_t (user and item factors)
+ *                  --model_save/load--> a versioned model file (docs/recsys.md)
+ *     model --recommend / similar_items / fold_in--> ranked items, file's ids
+ *
+ * Confidence follows Hu, Koren and Volinsky (2008): every observed
+ * (user, item) pair has preference 1 and confidence c = 1 + alpha * r, where
+ * r is the interaction's strength (the rating, 1 for a "positive" rating
+ * when a threshold is set, and later a play's watch fraction plus completions
+ * and repeats: see docs/recsys.md). Unobserved pairs have preference 0 and
+ * confidence 1.
+ *
+ * Ids: users and items keep the integer ids of their source (0 to
+ * KINO_RECSYS_ID_MAX); every function that takes or returns an id uses those.
+ *
+ * Threads: the objects here are immutable once built, so any number of
+ * threads may read one model or interactions set at the same time; only
+ * _destroy needs exclusive access. Training makes its own threads. */
 #ifndef KINO_RECSYS_H
 #define KINO_RECSYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kino/error.h"
+
+/* Largest user or item id a ratings file may carry. */
+#define KINO_RECSYS_ID_MAX INT64_C(2147483647)
+/* Most factors a model may have (bounds the per-user solve). */
+#define KINO_RECSYS_FACTORS_MAX 1024
+
+/* ---- Ratings: rows as read from a file, before any mapping ------------- */
+
+typedef struct kino_recsys_rating {
+	int64_t user;
+	int64_t item;
+	float value;       /* the rating, or the strength r */
+	int64_t timestamp; /* seconds since the epoch */
+} kino_recsys_rating_t;
+
+/* A caller-owned growable list of rows: kino_recsys_ratings_init() it, free
+ * it with kino_recsys_ratings_close(). */
+typedef struct kino_recsys_ratings {
+	kino_recsys_rating_t *rows;
+	size_t count;
+	size_t capacity;
+} kino_recsys_ratings_t;
+
+void kino_recsys_ratings_init(kino_recsys_ratings_t *ratings);
+/* Frees the rows; ratings may be reused after another _init. NULL-safe. */
+void kino_recsys_ratings_close(kino_recsys_ratings_t *ratings);
+
+/* Appends one row (copied). Returns 0 or KINO_ENOMEM. */
+int kino_recsys_ratings_append(kino_recsys_ratings_t *ratings,
+			       const kino_recsys_rating_t *row,
+			       kino_error_t *err);
+
+/* Parses a MovieLens ratings text: CSV `userId,movieId,rating,timestamp`
+ * with a header line, or `u.data` (tab-separated, no header); the format is
+ * told by the first line. name is used in messages only. Rows are appended
+ * to out (caller-initialised, caller-owned). Any malformed line fails the
+ * whole parse with EPARSE and "name:LINE: why"; an input without a single
+ * rating fails with EPARSE too. On error out holds what was appended before
+ * the bad line. */
+int kino_recsys_ratings_parse(const char *text, size_t len, const char *name,
+			      kino_recsys_ratings_t *out, kino_error_t *err);
+
+/* Reads and parses the file at path (at most 4 GiB) into out, as above. */
+int kino_recsys_ratings_read(const char *path, kino_recsys_ratings_t *out,
+			     kino_error_t *err);
+
+/* Writes ratings as MovieLens CSV (with the header), atomically. */
+int kino_recsys_ratings_write_csv(const char *path,
+				  const kino_recsys_ratings_t *ratings,
+				  kino_error_t *err);
+
+/* Splits ratings per user: each user's rows are shuffled with a PRNG seeded
+ * by (seed, user id) and round(test_fraction * n) of them, at least one when
+ * the user has two or more, go to test, the rest to train. Deterministic for
+ * a given seed whatever the input order. train and test are caller-initialised
+ * and receive copies; rows keep their input order within each output. */
+int kino_recsys_ratings_split(const kino_recsys_ratings_t *ratings,
+			      uint64_t seed, double test_fraction,
+			      kino_recsys_ratings_t *train,
+			      kino_recsys_ratings_t *test, kino_error_t *err);
+
+/* ---- Interactions: the sparse user x item matrix ----------------------- */
+
+typedef struct kino_recsys_interactions kino_recsys_interactions_t;
+
+typedef struct kino_recsys_interactions_options {
+	/* When > 0, rows with value >= positive_threshold become strength 1
+	 * and the others are left out (and counted in stats.below_threshold).
+	 * When 0, the value itself is the strength. */
+	float positive_threshold;
+} kino_recsys_interactions_options_t;
+
+typedef struct kino_recsys_interactions_stats {
+	size_t rows;            /* rows given */
+	size_t below_threshold; /* rows left out by positive_threshold */
+	size_t duplicates;      /* rows whose pair was seen before: strengths add up */
+	int64_t first_timestamp, last_timestamp; /* the data window */
+} kino_recsys_interactions_stats_t;
+
+/* Builds both CSR directions from rows (borrowed for the call). Dense
+ * indices follow the sorted external ids, so the result does not depend on
+ * row order. opt may be NULL (no threshold). Fails with EINVAL when no row
+ * is left, or a strength is negative or not finite. The caller frees *out
+ * with kino_recsys_interactions_destroy(). */
+int kino_recsys_interactions_new(const kino_recsys_ratings_t *rows,
+				 const kino_recsys_interactions_options_t *opt,
+				 kino_recsys_interactions_t **out /* OUT */,
+				 kino_error_t *err);
+void kino_recsys_interactions_destroy(kino_recsys_interactions_t *inter);
+
+size_t kino_recsys_interactions_users(const kino_recsys_interactions_t *inter);
+size_t kino_recsys_interactions_items(const kino_recsys_interactions_t *inter);
+size_t kino_recsys_interactions_nnz(const kino_recsys_interactions_t *inter);
+const kino_recsys_interactions_stats_t *
+kino_recsys_interactions_stats(const kino_recsys_interactions_t *inter);
+
+/* The items of one user (by external id): *items points into inter
+ * (borrowed while inter lives). Returns the count, 0 for an unknown user. */
+size_t kino_recsys_interactions_user_items(const kino_recsys_interactions_t *inter,
+					   int64_t user,
+					   int64_t *items /* OUT, may be NULL */,
+					   size_t capacity);
+
+/* ---- Models ------------------------------------------------------------- */
+
+typedef struct kino_recsys_model kino_recsys_model_t;
+
+typedef enum kino_recsys_solver {
+	KINO_RECSYS_SOLVER_CHOLESKY = 0, /* exact per-user solve, LAPACKE_sposv */
+	KINO_RECSYS_SOLVER_CG = 1,       /* a few conjugate-gradient steps */
+} kino_recsys_solver_t;
+
+/* Training parameters; kino_recsys_train_config_default() fills defaults. */
+typedef struct kino_recsys_train_config {
+	int factors;          /* 64 */
+	int iterations;       /* 15 */
+	float regularization; /* 0.1 */
+	float alpha;          /* 1 */
+	int threads;          /* 1; users are shared among them */
+	uint64_t seed;        /* 42; same seed, same factors, any thread count */
+	kino_recsys_solver_t solver; /* cholesky */
+	int cg_steps;         /* 3, for the CG solver */
+	/* Called after every iteration with the model so far (borrowed for the
+	 * call), on the calling thread. May be NULL. */
+	void (*on_iteration)(int iteration, const kino_recsys_model_t *model,
+			     void *userdata);
+	void *userdata;
+} kino_recsys_train_config_t;
+
+void kino_recsys_train_config_default(kino_recsys_train_config_t *cfg);
+/* Checks ranges; EINVAL with the offending field in err. */
+int kino_recsys_train_config_validate(const kino_recsys_train_config_t *cfg,
+				      kino_error_t *err);
+
+/* Ranking quality, as measured by kino_recsys_eval_*(). */
+typedef struct kino_recsys_metrics {
+	uint32_t k;        /* 0: not measured */
+	uint32_t users;    /* users that had test items */
+	double precision;  /* hits / k, averaged over users */
+	double recall;     /* hits / relevant */
+	double map;        /* mean average precision at k */
+	double ndcg;       /* binary-relevance NDCG at k */
+	double coverage;   /* distinct recommended items / catalog */
+} kino_recsys_metrics_t;
+
+/* What a model file says about itself. */
+typedef struct kino_recsys_model_info {
+	uint32_t format_version;
+	uint32_t factors, iterations;
+	float regularization, alpha;
+	uint64_t seed;
+	uint32_t solver;               /* a kino_recsys_solver_t */
+	uint32_t cg_steps;
+	int64_t created_at;            /* seconds since the epoch */
+	int64_t data_first_timestamp;  /* the data window */
+	int64_t data_last_timestamp;
+	uint64_t interactions;         /* nnz trained on */
+	double train_seconds;
+	double final_loss;
+	kino_recsys_metrics_t metrics; /* k == 0 when not evaluated */
+	char source[256];              /* e.g. "ratings:/path/ratings.csv" */
+} kino_recsys_model_info_t;
+
+/* Trains implicit ALS on inter (borrowed for the call). The caller frees
+ * *out with kino_recsys_model_destroy(). Fails with ENUMERIC when a solve
+ * fails (LAPACKE info in err). */
+int kino_recsys_model_train(const kino_recsys_interactions_t *inter,
+			    const kino_recsys_train_config_t *cfg,
+			    kino_recsys_model_t **out /* OUT */,
+			    kino_error_t *err);
+void kino_recsys_model_destroy(kino_recsys_model_t *model);
+
+/* The model's metadata; borrowed while the model lives. set_* copy. */
+const kino_recsys_model_info_t *kino_recsys_model_info(const kino_recsys_model_t *model);
+void kino_recsys_model_set_source(kino_recsys_model_t *model, const char *source);
+void kino_recsys_model_set_metrics(kino_recsys_model_t *model,
+				   const kino_recsys_metrics_t *metrics);
+
+size_t kino_recsys_model_users(const kino_recsys_model_t *model);
+size_t kino_recsys_model_items(const kino_recsys_model_t *model);
+size_t kino_recsys_model_factors(const kino_recsys_model_t *model);
+/* The external id of the i-th user or item (i < count). */
+int64_t kino_recsys_model_user_id(const kino_recsys_model_t *model, size_t i);
+int64_t kino_recsys_model_item_id(const kino_recsys_model_t *model, size_t i);
+/* The factor vector of a user or item by external id (borrowed), or NULL. */
+const float *kino_recsys_model_user_vector(const kino_recsys_model_t *model, int64_t user);
+const float *kino_recsys_model_item_vector(const kino_recsys_model_t *model, int64_t item);
+
+/* The full training objective of Hu et al. for inter:
+ * sum c (p - x.y)^2 + regularization (|X|^2 + |Y|^2). inter must be the set
+ * the model was trained on (same ids). */
+int kino_recsys_model_loss(const kino_recsys_model_t *model,
+			   const kino_recsys_interactions_t *inter,
+			   double *loss /* OUT */, kino_error_t *err);
+
+/* Writes the model atomically: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory. The file's format is in
+ * docs/recsys.md. On error the previous file at path is untouched. */
+int kino_recsys_model_save(const kino_recsys_model_t *model, const char *path,
+			   kino_error_t *err);
+
+/* Loads and checks a model file (untrusted: every size is checked against
+ * the file's length, the checksum and the id order are verified). The
+ * caller frees *out with kino_recsys_model_destroy(). EPARSE for a corrupt
+ * or truncated file, EUNSUPPORTED for another format version. */
+int kino_recsys_model_load(const char *path, kino_recsys_model_t **out /* OUT */,
+			   kino_error_t *err);
+
+/* c = 1 + alpha * strength, with the model's alpha. */
+float kino_recsys_model_confidence(const kino_recsys_model_t *model, float strength);
+
+/* Fold-in: the user vector that best explains n interactions (item ids and
+ * their confidence c >= 1) given the item factors, from one f x f
+ * least-squares solve. vector must hold kino_recsys_model_factors() floats
+ * (caller-owned). Items unknown to the model are skipped and counted in
+ * *unknown (may be NULL). Any thread may call it. */
+int kino_recsys_model_fold_in(const kino_recsys_model_t *model,
+			      const int64_t *items, const float *confidence,
+			      size_t n, float *vector /* OUT */,
+			      size_t *unknown /* OUT, may be NULL */,
+			      kino_error_t *err);
+
+typedef struct kino_recsys_scored {
+	int64_t item;
+	float score;
+} kino_recsys_scored_t;
+
+/* The k best items for a user vector (f floats, borrowed), scored against
+ * every item with cblas_sgemv and selected with a heap, best first; items
+ * in exclude (n_exclude external ids; unknown ids are ignored) are left
+ * out. out holds k entries (caller-owned); *n_out gets how many were filled
+ * (fewer than k when the catalog is smaller). Ties go to the smaller id. */
+int kino_recsys_model_recommend(const kino_recsys_model_t *model,
+				const float *user_vector,
+				const int64_t *exclude, size_t n_exclude,
+				size_t k, kino_recsys_scored_t *out /* OUT */,
+				size_t *n_out /* OUT */, kino_error_t *err);
+
+/* The k items most similar to item (cosine of the item factors), the item
+ * itself left out, best first. ENOENT for an unknown item. */
+int kino_recsys_model_similar_items(const kino_recsys_model_t *model,
+				    int64_t item, size_t k,
+				    kino_recsys_scored_t *out /* OUT */,
+				    size_t *n_out /* OUT */, kino_error_t *err);
+
+/* ---- Evaluation --------------------------------------------------------- */
+
+typedef struct kino_recsys_eval_stats {
+	size_t test_rows;       /* test pairs given */
+	size_t unknown_user;    /* ... whose user is not in train (not scored) */
+	size_t unknown_item;    /* ... whose item is not in train (unreachable) */
+	size_t seen_in_train;   /* ... already in train (not counted as relevant) */
+} kino_recsys_eval_stats_t;
+
+/* Ranks, for every user of test that is in train, the top k train items that
+ * user has not seen in train, and scores them against the user's test items
+ * (those the model could rank: known items not in train). The same code
+ * scores every recommender, so figures compare. model must have been trained
+ * on train (same ids). stats may be NULL. */
+int kino_recsys_eval_model(const kino_recsys_model_t *model,
+			   const kino_recsys_interactions_t *train,
+			   const kino_recsys_ratings_t *test, size_t k,
+			   kino_recsys_metrics_t *metrics /* OUT */,
+			   kino_recsys_eval_stats_t *stats /* OUT, may be NULL */,
+			   kino_error_t *err);
+
+/* The same for the popularity baseline: items ranked by how many train users
+ * have them. */
+int kino_recsys_eval_popularity(const kino_recsys_interactions_t *train,
+				const kino_recsys_ratings_t *test, size_t k,
+				kino_recsys_metrics_t *metrics /* OUT */,
+				kino_recsys_eval_stats_t *stats /* OUT, may be NULL */,
+				kino_error_t *err);
 
 #endif
