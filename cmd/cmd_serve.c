@@ -1,13 +1,12 @@
 /* kino serve and kino telemetry: one server role each, on its own, against
  * the configured database (mongo.uri, or the embedded server that a
- * `kino up` on this machine runs). They share everything but the server
- * they start, so they live together. */
+ * `kino up` on this machine runs). They differ only in the server they
+ * start, so they live together. */
 #define KINO_LOG_MODULE "main"
+#include "api_role.h"
 #include "commands.h"
 #include "service_loop.h"
 
-#include "kino/api.h"
-#include "kino/auth.h"
 #include "kino/error.h"
 #include "kino/health.h"
 #include "kino/log.h"
@@ -15,80 +14,102 @@
 
 #include <stdio.h>
 
-typedef kino_http_server_t *(*server_new_fn)(const kino_config_t *cfg,
-					     kino_health_t *health,
-					     kino_auth_t *auth,
-					     kino_error_t *err);
+/* Opens the database, lets `start` build the role's server, serves until a
+ * stop signal, and lets `stop` tear it down. */
+typedef struct role_ops {
+	const char *name;
+	int (*start)(void *state, const kino_config_t *cfg, kino_db_t *db,
+		     kino_http_server_t **server, kino_error_t *err);
+	void (*stop)(void *state);
+} role_ops_t;
 
-static kino_http_server_t *api_new(const kino_config_t *cfg, kino_health_t *health,
-				   kino_auth_t *auth, kino_error_t *err)
+static int run_role(const kino_config_t *cfg, const role_ops_t *ops, void *state,
+		    int argc, char **argv)
 {
-	return kino_api_server_new(cfg, health, auth, NULL, 0, err);
-}
-
-/* The collector needs no accounts; it checks playback sessions instead. */
-static kino_http_server_t *telemetry_new(const kino_config_t *cfg,
-					 kino_health_t *health, kino_auth_t *auth,
-					 kino_error_t *err)
-{
-	(void)auth;
-	return kino_telemetry_server_new(cfg, health, err);
-}
-
-static int run_role(const kino_config_t *cfg, const char *service,
-		    server_new_fn server_new)
-{
-	kino_http_server_t *srv = NULL;
-	kino_auth_t *auth = NULL;
-	kino_db_t *db = NULL;
-	kino_health_t health;
+	kino_http_server_t *server = NULL;
 	kino_error_t err = {0};
+	kino_db_t *db = NULL;
 	int ret = KINO_EXIT_FAILURE;
 
+	if (argc > 1) {
+		fprintf(stderr, "kino %s: unexpected argument '%s'\n", argv[0], argv[1]);
+		return KINO_EXIT_USAGE;
+	}
 	kino_service_signals_block();
 	db = kino_db_new(&cfg->db, &err);
 	if (db == NULL) {
-		fprintf(stderr, "kino %s: %s\n", service, kino_error_message(&err));
+		fprintf(stderr, "kino %s: %s\n", argv[0], kino_error_message(&err));
 		return err.code == KINO_ECONFIG ? KINO_EXIT_USAGE : KINO_EXIT_FAILURE;
 	}
-	kino_health_init(&health, db, service);
-	auth = kino_auth_new(db, &cfg->auth, &err);
-	if (auth != NULL)
-		srv = server_new(cfg, &health, auth, &err);
-	if (srv == NULL) {
-		fprintf(stderr, "kino %s: %s\n", service, kino_error_message(&err));
-		goto out;
-	}
-	if (kino_db_monitor_start(db, &err) != 0 ||
-	    kino_http_server_start(srv, &err) != 0) {
-		fprintf(stderr, "kino %s: %s\n", service, kino_error_message(&err));
+	if (ops->start(state, cfg, db, &server, &err) != 0 ||
+	    kino_db_monitor_start(db, &err) != 0 ||
+	    kino_http_server_start(server, &err) != 0) {
+		fprintf(stderr, "kino %s: %s\n", argv[0], kino_error_message(&err));
+		if (err.code == KINO_ECONFIG)
+			ret = KINO_EXIT_USAGE;
 		goto out;
 	}
 	kino_service_wait(1000, NULL, NULL);
 	ret = KINO_EXIT_OK;
 out:
-	kino_http_server_destroy(srv);
-	kino_auth_destroy(auth);
+	ops->stop(state);
 	kino_db_destroy(db);
 	return ret;
 }
 
+static int api_start(void *state, const kino_config_t *cfg, kino_db_t *db,
+		     kino_http_server_t **server, kino_error_t *err)
+{
+	api_role_t *role = state;
+	int ret = api_role_open(role, cfg, db, err);
+
+	*server = role->server;
+	return ret;
+}
+
+static void api_stop(void *state)
+{
+	api_role_close(state);
+}
+
+typedef struct telemetry_role {
+	kino_health_t health;
+	kino_http_server_t *server;
+} telemetry_role_t;
+
+static int telemetry_start(void *state, const kino_config_t *cfg, kino_db_t *db,
+			   kino_http_server_t **server, kino_error_t *err)
+{
+	telemetry_role_t *role = state;
+
+	kino_health_init(&role->health, db, "telemetry");
+	role->server = kino_telemetry_server_new(cfg, &role->health, err);
+	*server = role->server;
+	return role->server != NULL ? 0 : err->code;
+}
+
+static void telemetry_stop(void *state)
+{
+	telemetry_role_t *role = state;
+
+	kino_http_server_destroy(role->server);
+	role->server = NULL;
+}
+
 static int run_serve(int argc, char **argv, const kino_config_t *cfg)
 {
-	if (argc > 1) {
-		fprintf(stderr, "kino serve: unexpected argument '%s'\n", argv[1]);
-		return KINO_EXIT_USAGE;
-	}
-	return run_role(cfg, "http", api_new);
+	static const role_ops_t ops = {"serve", api_start, api_stop};
+	api_role_t role = {0};
+
+	return run_role(cfg, &ops, &role, argc, argv);
 }
 
 static int run_telemetry(int argc, char **argv, const kino_config_t *cfg)
 {
-	if (argc > 1) {
-		fprintf(stderr, "kino telemetry: unexpected argument '%s'\n", argv[1]);
-		return KINO_EXIT_USAGE;
-	}
-	return run_role(cfg, "telemetry", telemetry_new);
+	static const role_ops_t ops = {"telemetry", telemetry_start, telemetry_stop};
+	telemetry_role_t role = {0};
+
+	return run_role(cfg, &ops, &role, argc, argv);
 }
 
 const kino_command_t kino_cmd_serve = {
@@ -97,10 +118,10 @@ const kino_command_t kino_cmd_serve = {
 	.usage = "Usage: kino serve\n"
 		 "\n"
 		 "Runs the HTTP server on http.listen (default 127.0.0.1:8080): the API\n"
-		 "under /api/v1, the origin for manifests and segments, the web\n"
-		 "front-ends, and GET /healthz. It connects to mongo.uri, or to the\n"
-		 "embedded server of a `kino up` on this machine when mongo.uri is empty.\n"
-		 "Stops cleanly on SIGINT or SIGTERM.\n",
+		 "under /api/v1, the origin for manifests and segments under /media,\n"
+		 "the web front-ends, and GET /healthz. It connects to mongo.uri, or to\n"
+		 "the embedded server of a `kino up` on this machine when mongo.uri is\n"
+		 "empty. Stops cleanly on SIGINT or SIGTERM.\n",
 	.run = run_serve,
 };
 

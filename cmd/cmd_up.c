@@ -8,6 +8,7 @@
  * it, with backoff, if it dies. SIGINT or SIGTERM stop everything in reverse
  * order; the database child cannot outlive kino (see kino/dbserver.h). */
 #define KINO_LOG_MODULE "up"
+#include "api_role.h"
 #include "commands.h"
 #include "service_loop.h"
 
@@ -15,6 +16,7 @@
 #include "kino/auth.h"
 #include "kino/dbserver.h"
 #include "kino/error.h"
+#include "kino/fs.h"
 #include "kino/health.h"
 #include "kino/log.h"
 #include "kino/telemetry.h"
@@ -47,7 +49,7 @@ static int lock_data_dir(const char *dir, kino_error_t *err)
 	char path[4200], pid[32];
 	int fd;
 
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+	if (kino_fs_mkdir_p(dir, 0750) != 0)
 		return kino_error_set(err, KINO_EIO, "data_dir '%s': %s", dir,
 				      strerror(errno));
 	snprintf(path, sizeof(path), "%s/kino.lock", dir);
@@ -124,11 +126,11 @@ static void print_urls(const kino_config_t *cfg, int http_port, int tel_port,
 
 static int run(int argc, char **argv, const kino_config_t *cfg)
 {
-	kino_http_server_t *api = NULL, *tel = NULL;
-	kino_auth_t *auth = NULL;
+	kino_http_server_t *tel = NULL;
+	api_role_t api = {0};
 	supervisor_t sup = {0};
 	kino_db_t *db = NULL;
-	kino_health_t health, tel_health;
+	kino_health_t tel_health;
 	kino_error_t err = {0};
 	char db_text[2200], uri[2048];
 	int lock_fd = -1, ret = KINO_EXIT_FAILURE;
@@ -145,13 +147,8 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		fprintf(stderr, "kino up: %s\n", kino_error_message(&err));
 		return err.code == KINO_ECONFIG ? KINO_EXIT_USAGE : KINO_EXIT_FAILURE;
 	}
-	kino_health_init(&health, db, "http");
 	kino_health_init(&tel_health, db, "telemetry");
-	auth = kino_auth_new(db, &cfg->auth, &err);
-	if (auth == NULL)
-		goto fail;
-	api = kino_api_server_new(cfg, &health, auth, NULL, 0, &err);
-	if (api == NULL)
+	if (api_role_open(&api, cfg, db, &err) != 0)
 		goto fail;
 	tel = kino_telemetry_server_new(cfg, &tel_health, &err);
 	if (tel == NULL)
@@ -178,7 +175,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			kino_error_prefix(&err, "the embedded database does not answer");
 			goto fail;
 		}
-		if (kino_auth_ensure_indexes(auth, &err) != 0)
+		if (kino_auth_ensure_indexes(api.auth, &err) != 0)
 			goto fail;
 		snprintf(db_text, sizeof(db_text), "%s (embedded %s, data in %s/db)",
 			 uri, strstr(bin, "mongod") ? "mongod" : "FerretDB", cfg->data_dir);
@@ -188,10 +185,10 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		kino_db_uri_redact(uri, db_text, sizeof(db_text));
 	}
 	if (kino_db_monitor_start(db, &err) != 0 ||
-	    kino_http_server_start(api, &err) != 0 ||
+	    kino_http_server_start(api.server, &err) != 0 ||
 	    kino_http_server_start(tel, &err) != 0)
 		goto fail;
-	print_urls(cfg, kino_http_server_port(api), kino_http_server_port(tel), db_text);
+	print_urls(cfg, kino_http_server_port(api.server), kino_http_server_port(tel), db_text);
 
 	kino_service_wait(500, supervise, &sup);
 	ret = KINO_EXIT_OK;
@@ -200,8 +197,7 @@ fail:
 	fprintf(stderr, "kino up: %s\n", kino_error_message(&err));
 out:
 	kino_http_server_destroy(tel);
-	kino_http_server_destroy(api);
-	kino_auth_destroy(auth);
+	api_role_close(&api);
 	kino_db_destroy(db);
 	kino_dbserver_stop(sup.dbserver);
 	if (lock_fd >= 0)

@@ -3,26 +3,24 @@
 
 #include "kino/error.h"
 
-#define MAX_ROUTES 64
+#define MAX_ROUTES 96
 
 kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
-					kino_health_t *health,
-					kino_auth_t *auth,
-					const kino_http_route_t *extra,
-					size_t nextra,
+					const kino_api_deps_t *deps,
 					struct kino_error *err)
 {
 	kino_http_route_t routes[MAX_ROUTES];
 	size_t n = 0;
 
-	routes[n++] = kino_health_route(health);
-	n += kino_auth_routes(auth, routes + n, MAX_ROUTES - n);
-	if (nextra > MAX_ROUTES - n) {
+	routes[n++] = kino_health_route(deps->health);
+	n += kino_auth_routes(deps->auth, routes + n, MAX_ROUTES - n);
+	n += kino_origin_routes(deps->origin, routes + n, MAX_ROUTES - n);
+	if (deps->nextra > MAX_ROUTES - n) {
 		kino_error_set(err, KINO_EINVAL, "too many routes for the API server (%zu)",
-			       n + nextra);
+			       n + deps->nextra);
 		return NULL;
 	}
-	for (size_t i = 0; i < nextra; i++)
-		routes[n++] = extra[i];
+	for (size_t i = 0; i < deps->nextra; i++)
+		routes[n++] = deps->extra[i];
 	return kino_http_server_new(&cfg->http, "http", routes, n, err);
 }

@@ -9,6 +9,7 @@
 #include "kino/dbserver.h"
 
 #include "kino/error.h"
+#include "kino/fs.h"
 #include "kino/log.h"
 
 #include <arpa/inet.h>
@@ -103,27 +104,6 @@ int kino_dbserver_find(const char *configured, const char *source_dir,
 	return kino_error_set(err, KINO_ENOENT,
 			      "no MongoDB-compatible server found (looked for .local/bin/ferretdb next to the build, "
 			      "then ferretdb and mongod on PATH): run scripts/setup, or set KINO_MONGO_URI");
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 static bool port_accepts(const char *host, int port)
@@ -269,7 +249,7 @@ kino_dbserver_t *kino_dbserver_start(const kino_dbserver_config_t *cfg,
 	else if (kino_dbserver_find(NULL, NULL, srv->bin, sizeof(srv->bin), err) != 0)
 		goto fail;
 	if (realpath(cfg->dir, srv->dir) == NULL &&
-	    (mkdir_p(cfg->dir) != 0 || realpath(cfg->dir, srv->dir) == NULL)) {
+	    (kino_fs_mkdir_p(cfg->dir, 0750) != 0 || realpath(cfg->dir, srv->dir) == NULL)) {
 		kino_error_set(err, KINO_EIO, "cannot create '%s': %s", cfg->dir,
 			       strerror(errno));
 		goto fail;
@@ -281,7 +261,7 @@ kino_dbserver_t *kino_dbserver_start(const kino_dbserver_config_t *cfg,
 		 srv->is_mongod ? "mongod" : "ferretdb");
 	snprintf(logdir, sizeof(logdir), "%s/log", srv->dir);
 	snprintf(srv->log, sizeof(srv->log), "%s/%s.log", logdir, base);
-	if (mkdir_p(srv->data) != 0 || mkdir_p(logdir) != 0) {
+	if (kino_fs_mkdir_p(srv->data, 0750) != 0 || kino_fs_mkdir_p(logdir, 0750) != 0) {
 		kino_error_set(err, KINO_EIO, "cannot create '%s' or '%s': %s",
 			       srv->data, logdir, strerror(errno));
 		goto fail;

@@ -56,6 +56,8 @@ struct kino_http_request {
 	http_pair_t resp_headers[HTTP_MAX_RESPONSE_HEADERS];
 	int nresp_headers;
 	unsigned char *resp;    /* LWS_PRE bytes of headroom, then the body */
+	int resp_fd;            /* or a file to stream (-1: none); owned */
+	long long resp_fd_offset;
 	size_t resp_len;
 	size_t resp_sent;
 	bool headers_sent;

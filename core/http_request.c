@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t http_now_us(void)
 {
@@ -32,6 +33,7 @@ kino_http_request_t *http_request_new(kino_http_server_t *srv)
 	if (req == NULL)
 		return NULL;
 	req->srv = srv;
+	req->resp_fd = -1;
 	atomic_init(&req->refs, 1);
 	req->started_us = http_now_us();
 	return req;
@@ -56,6 +58,8 @@ void http_request_unref(kino_http_request_t *req)
 	free(req->path);
 	free(req->body);
 	free(req->resp);
+	if (req->resp_fd >= 0)
+		close(req->resp_fd);
 	free(req);
 }
 
@@ -192,6 +196,27 @@ int kino_http_respond(kino_http_request_t *req, int status,
 	}
 	req->status = status;
 	req->resp_len = len;
+	snprintf(req->content_type, sizeof(req->content_type), "%s",
+		 content_type ? content_type : "application/octet-stream");
+	req->answered = true;
+	http_server_answered(req->srv, req);
+	return 0;
+}
+
+int kino_http_respond_fd(kino_http_request_t *req, int status,
+			 const char *content_type, int fd, long long offset,
+			 long long length)
+{
+	if (req->answered || fd < 0 || offset < 0 || length < 0) {
+		if (fd >= 0)
+			close(fd);
+		return KINO_EINVAL;
+	}
+	req->resp_fd = fd;
+	req->resp_fd_offset = offset;
+	req->resp_len = (size_t)length;
+	req->resp = NULL;
+	req->status = status;
 	snprintf(req->content_type, sizeof(req->content_type), "%s",
 		 content_type ? content_type : "application/octet-stream");
 	req->answered = true;

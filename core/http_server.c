@@ -54,6 +54,8 @@ struct kino_http_server {
 	pthread_t *workers;
 	int nworkers;
 
+	unsigned char *iobuf; /* LWS_PRE + BODY_CHUNK, for file chunks; loop only */
+
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t work_cv;
 	kino_http_request_t *work_head, *work_tail;
@@ -488,10 +490,25 @@ static int on_writeable(kino_http_server_t *srv, struct lws *wsi, struct pss *ps
 		size_t left = req->resp_len - req->resp_sent;
 		size_t chunk = left < BODY_CHUNK ? left : BODY_CHUNK;
 		bool last = chunk == left;
+		unsigned char *data;
 
-		/* The LWS_PRE bytes in front of this chunk are body already
-		 * sent, which lws may overwrite. */
-		if (lws_write(wsi, req->resp + LWS_PRE + req->resp_sent, chunk,
+		if (req->resp_fd >= 0) {
+			/* Page-cache reads on the loop, as nginx does without
+			 * aio threads; a file cut short under us ends the
+			 * connection rather than send a wrong length. */
+			ssize_t n = pread(req->resp_fd, srv->iobuf + LWS_PRE, chunk,
+					  (off_t)(req->resp_fd_offset + (long long)req->resp_sent));
+			if (n != (ssize_t)chunk) {
+				KINO_LOG_WARN("%s: the file changed while it was sent", req->path);
+				return -1;
+			}
+			data = srv->iobuf + LWS_PRE;
+		} else {
+			/* The LWS_PRE bytes in front of this chunk are body
+			 * already sent, which lws may overwrite. */
+			data = req->resp + LWS_PRE + req->resp_sent;
+		}
+		if (lws_write(wsi, data, chunk,
 			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk)
 			return -1;
 		req->resp_sent += chunk;
@@ -569,7 +586,8 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 	atomic_init(&srv->loop_stop, false);
 	atomic_init(&srv->loop_running, false);
 	srv->routes = calloc(nroutes ? nroutes : 1, sizeof(*routes));
-	if (srv->routes == NULL) {
+	srv->iobuf = malloc(LWS_PRE + BODY_CHUNK);
+	if (srv->routes == NULL || srv->iobuf == NULL) {
 		kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -673,5 +691,6 @@ void kino_http_server_destroy(kino_http_server_t *srv)
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->workers);
 	free(srv->routes);
+	free(srv->iobuf);
 	free(srv);
 }

@@ -9,6 +9,7 @@
 
 #include "base64url.h"
 #include "kino/error.h"
+#include "kino/fs.h"
 #include "kino/log.h"
 
 #include <openssl/crypto.h>
@@ -166,7 +167,7 @@ kino_playback_keyring_t *kino_playback_keyring_load_or_create(const char *path,
 		slash = strrchr(dir, '/');
 		if (slash != NULL) {
 			*slash = '\0';
-			if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			if (kino_fs_mkdir_p(dir, 0700) != 0) {
 				kino_error_set(err, KINO_EIO, "cannot create '%s': %s", dir, strerror(errno));
 				return NULL;
 			}

@@ -103,6 +103,14 @@ int kino_http_response_header(kino_http_request_t *req, const char *name,
 int kino_http_respond(kino_http_request_t *req, int status,
 		      const char *content_type, const void *body, size_t len);
 
+/* Answers with `length` bytes of the open file `fd` starting at `offset`,
+ * streamed from the event loop in chunks. Takes ownership of fd: it is
+ * closed when the answer is written or the client goes away, and on error.
+ * For HEAD only the headers are sent. */
+int kino_http_respond_fd(kino_http_request_t *req, int status,
+			 const char *content_type, int fd, long long offset,
+			 long long length);
+
 /* `json` is a NUL-terminated JSON text. */
 int kino_http_respond_json(kino_http_request_t *req, int status,
 			   const char *json);

@@ -314,3 +314,96 @@ char *tenv_read_file(const char *path)
 		data[len] = '\0';
 	return data;
 }
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	buf_t *b = userdata;
+	size_t n = size * nmemb;
+	char *grown = realloc(b->data, b->len + n + 1);
+
+	if (grown == NULL)
+		return 0;
+	b->data = grown;
+	for (size_t i = 0; i < n; i++) {
+		char c = ptr[i];
+		/* Lower-case the name part of each line for easy lookups. */
+		bool in_name = true;
+		for (size_t j = b->len; j > 0 && b->data[j - 1] != '\n'; j--)
+			if (b->data[j - 1] == ':') {
+				in_name = false;
+				break;
+			}
+		b->data[b->len++] = in_name && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	b->data[b->len] = '\0';
+	return n;
+}
+
+void tenv_http_full(const char *method, const char *url, const char *const *headers,
+		    const char *body, tenv_response_t *out)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *list = NULL;
+	buf_t b = {0}, h = {0};
+	long status = 0;
+
+	CHECK(curl != NULL);
+	memset(out, 0, sizeof(*out));
+	for (const char *const *p = headers; p && *p; p++)
+		list = curl_slist_append(list, *p);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &h);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	curl_slist_free_all(list);
+	out->status = (int)status;
+	out->body = b.data ? b.data : strdup("");
+	out->body_len = b.len;
+	out->headers = h.data ? h.data : strdup("");
+}
+
+const char *tenv_response_header(const tenv_response_t *r, const char *name,
+				 char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = r->headers; line && *line;) {
+		const char *end = strchr(line, '\n');
+		if (strncmp(line, name, n) == 0 && line[n] == ':') {
+			const char *v = line + n + 1;
+			while (*v == ' ')
+				v++;
+			size_t len = end ? (size_t)(end - v) : strlen(v);
+			while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == ' '))
+				len--;
+			snprintf(buf, size, "%.*s", (int)len, v);
+			return buf;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+void tenv_response_free(tenv_response_t *r)
+{
+	free(r->body);
+	free(r->headers);
+	memset(r, 0, sizeof(*r));
+}

@@ -72,6 +72,23 @@ int tenv_http_get(const char *url, char **resp_body);
 int tenv_http_ex(const char *method, const char *url, const char *const *headers,
 		 const char *body, char **resp_body);
 
+/* Everything of an answer, for tests of HTTP semantics. The path is sent
+ * exactly as given (no "../" folding by the client). */
+typedef struct tenv_response {
+	int status;       /* 0 when the connection failed */
+	char *body;       /* caller frees with tenv_response_free() */
+	size_t body_len;
+	char *headers;    /* the raw header block, lower-cased names */
+} tenv_response_t;
+
+void tenv_http_full(const char *method, const char *url, const char *const *headers,
+		    const char *body, tenv_response_t *out);
+/* The value of a response header (name lower-case), copied into buf, or
+ * NULL when absent. */
+const char *tenv_response_header(const tenv_response_t *r, const char *name,
+				 char *buf, size_t size);
+void tenv_response_free(tenv_response_t *r);
+
 /* Sets `ok` to whether cond became true, polling every 50 ms for up to
  * timeout_ms. */
 #define TENV_WAIT_UNTIL(ok, cond, timeout_ms)                                  \

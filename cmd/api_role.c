@@ -1,0 +1,59 @@
+/* The API role's wiring: see api_role.h. */
+#include "api_role.h"
+
+#include "kino/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* playback.keys, or the key file under data_dir that the first start
+ * creates. */
+static kino_playback_keyring_t *open_keys(const kino_config_t *cfg, kino_error_t *err)
+{
+	char path[4200];
+
+	if (cfg->playback.keys[0] != '\0')
+		return kino_playback_keyring_new(cfg->playback.keys, err);
+	snprintf(path, sizeof(path), "%s/keys/playback.keys", cfg->data_dir);
+	return kino_playback_keyring_load_or_create(path, err);
+}
+
+int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
+		  kino_error_t *err)
+{
+	char media[4200];
+
+	memset(role, 0, sizeof(*role));
+	kino_health_init(&role->health, db, "http");
+	snprintf(media, sizeof(media), "%s/media", cfg->data_dir);
+	role->auth = kino_auth_new(db, &cfg->auth, err);
+	if (role->auth == NULL)
+		goto fail;
+	role->keys = open_keys(cfg, err);
+	if (role->keys == NULL)
+		goto fail;
+	role->origin = kino_origin_new(media, role->keys, err);
+	if (role->origin == NULL)
+		goto fail;
+	kino_api_deps_t deps = {
+		.health = &role->health,
+		.auth = role->auth,
+		.origin = role->origin,
+	};
+	role->server = kino_api_server_new(cfg, &deps, err);
+	if (role->server == NULL)
+		goto fail;
+	return 0;
+fail:
+	api_role_close(role);
+	return err != NULL && err->code != 0 ? err->code : KINO_EIO;
+}
+
+void api_role_close(api_role_t *role)
+{
+	kino_http_server_destroy(role->server);
+	kino_origin_destroy(role->origin);
+	kino_playback_keyring_destroy(role->keys);
+	kino_auth_destroy(role->auth);
+	memset(role, 0, sizeof(*role));
+}

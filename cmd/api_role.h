@@ -1,0 +1,35 @@
+/* The API role, as both `kino up` and `kino serve` run it: accounts, the
+ * playback keyring, the origin and the modules whose routes the API server
+ * carries, wired together once here so the two commands cannot drift.
+ * Private to cmd/. */
+#ifndef KINO_CMD_API_ROLE_H
+#define KINO_CMD_API_ROLE_H
+
+#include "kino/api.h"
+#include "kino/auth.h"
+#include "kino/config.h"
+#include "kino/db.h"
+#include "kino/health.h"
+#include "kino/origin.h"
+#include "kino/playback.h"
+
+struct kino_error;
+
+typedef struct api_role {
+	kino_health_t health;
+	kino_auth_t *auth;
+	kino_playback_keyring_t *keys;
+	kino_origin_t *origin;
+	kino_http_server_t *server;
+} api_role_t;
+
+/* Builds everything and binds http.listen; nothing is served until
+ * kino_http_server_start(role->server). db is borrowed. On error the role
+ * is closed again and err says why. */
+int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
+		  struct kino_error *err);
+
+/* Stops the server and frees the rest; safe on a role that failed to open. */
+void api_role_close(api_role_t *role);
+
+#endif
