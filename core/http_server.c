@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,8 +54,6 @@ struct kino_http_server {
 
 	pthread_t *workers;
 	int nworkers;
-
-	unsigned char *iobuf; /* LWS_PRE + BODY_CHUNK, for file chunks; loop only */
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t work_cv;
@@ -451,6 +450,41 @@ static void finish(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 	http_request_unref(req); /* the connection's reference */
 }
 
+/* Sends what the socket takes of a file answer with sendfile(2): no copy
+ * through user space, and no buffering inside lws. That is safe for HTTP/1
+ * once lws has flushed the headers it wrote: lws counts a body's bytes only
+ * for HTTP/2, which this server does not speak. Returns 0 when the body is
+ * complete, 1 to wait for the next WRITEABLE, -1 to drop the connection. */
+static int send_file_part(struct lws *wsi, kino_http_request_t *req)
+{
+	off_t off = (off_t)(req->resp_fd_offset + (long long)req->resp_sent);
+	size_t left = req->resp_len - req->resp_sent;
+	ssize_t n;
+
+	if (lws_partial_buffered(wsi)) {
+		lws_callback_on_writable(wsi);
+		return 1;
+	}
+	n = sendfile(lws_get_socket_fd(wsi), req->resp_fd, &off, left);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		lws_callback_on_writable(wsi);
+		return 1;
+	}
+	if (n <= 0) {
+		/* An error, or the file ended early: a wrong length is worse
+		 * than a dropped connection. */
+		KINO_LOG_WARN("%s: sending the file failed: %s", req->path,
+			      n < 0 ? strerror(errno) : "the file is shorter than it was");
+		return -1;
+	}
+	req->resp_sent += (size_t)n;
+	if (req->resp_sent < req->resp_len) {
+		lws_callback_on_writable(wsi);
+		return 1;
+	}
+	return 0;
+}
+
 static int on_writeable(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 {
 	kino_http_request_t *req = pss->req;
@@ -486,29 +520,18 @@ static int on_writeable(kino_http_server_t *srv, struct lws *wsi, struct pss *ps
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
+	} else if (req->resp_fd >= 0) {
+		int r = send_file_part(wsi, req);
+		if (r != 0)
+			return r < 0 ? -1 : 0;
 	} else {
 		size_t left = req->resp_len - req->resp_sent;
 		size_t chunk = left < BODY_CHUNK ? left : BODY_CHUNK;
 		bool last = chunk == left;
-		unsigned char *data;
 
-		if (req->resp_fd >= 0) {
-			/* Page-cache reads on the loop, as nginx does without
-			 * aio threads; a file cut short under us ends the
-			 * connection rather than send a wrong length. */
-			ssize_t n = pread(req->resp_fd, srv->iobuf + LWS_PRE, chunk,
-					  (off_t)(req->resp_fd_offset + (long long)req->resp_sent));
-			if (n != (ssize_t)chunk) {
-				KINO_LOG_WARN("%s: the file changed while it was sent", req->path);
-				return -1;
-			}
-			data = srv->iobuf + LWS_PRE;
-		} else {
-			/* The LWS_PRE bytes in front of this chunk are body
-			 * already sent, which lws may overwrite. */
-			data = req->resp + LWS_PRE + req->resp_sent;
-		}
-		if (lws_write(wsi, data, chunk,
+		/* The LWS_PRE bytes in front of this chunk are body already
+		 * sent, which lws may overwrite. */
+		if (lws_write(wsi, req->resp + LWS_PRE + req->resp_sent, chunk,
 			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk)
 			return -1;
 		req->resp_sent += chunk;
@@ -586,8 +609,7 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 	atomic_init(&srv->loop_stop, false);
 	atomic_init(&srv->loop_running, false);
 	srv->routes = calloc(nroutes ? nroutes : 1, sizeof(*routes));
-	srv->iobuf = malloc(LWS_PRE + BODY_CHUNK);
-	if (srv->routes == NULL || srv->iobuf == NULL) {
+	if (srv->routes == NULL) {
 		kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -691,6 +713,5 @@ void kino_http_server_destroy(kino_http_server_t *srv)
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->workers);
 	free(srv->routes);
-	free(srv->iobuf);
 	free(srv);
 }
