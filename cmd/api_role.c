@@ -25,6 +25,7 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 
 	memset(role, 0, sizeof(*role));
 	kino_health_init(&role->health, db, "http");
+	kino_metrics_init(&role->metrics, db);
 	snprintf(media, sizeof(media), "%s/media", cfg->data_dir);
 	role->auth = kino_auth_new(db, &cfg->auth, err);
 	if (role->auth == NULL)
@@ -39,6 +40,7 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 		.health = &role->health,
 		.auth = role->auth,
 		.origin = role->origin,
+		.metrics = &role->metrics,
 	};
 	role->server = kino_api_server_new(cfg, &deps, err);
 	if (role->server == NULL)

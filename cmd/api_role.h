@@ -17,6 +17,7 @@ struct kino_error;
 
 typedef struct api_role {
 	kino_health_t health;
+	kino_metrics_t metrics;
 	kino_auth_t *auth;
 	kino_playback_keyring_t *keys;
 	kino_origin_t *origin;

@@ -74,6 +74,7 @@ static void api_stop(void *state)
 
 typedef struct telemetry_role {
 	kino_health_t health;
+	kino_metrics_t metrics;
 	kino_http_server_t *server;
 } telemetry_role_t;
 
@@ -83,7 +84,8 @@ static int telemetry_start(void *state, const kino_config_t *cfg, kino_db_t *db,
 	telemetry_role_t *role = state;
 
 	kino_health_init(&role->health, db, "telemetry");
-	role->server = kino_telemetry_server_new(cfg, &role->health, err);
+	kino_metrics_init(&role->metrics, db);
+	role->server = kino_telemetry_server_new(cfg, &role->health, &role->metrics, err);
 	*server = role->server;
 	return role->server != NULL ? 0 : err->code;
 }

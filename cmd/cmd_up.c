@@ -131,6 +131,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	supervisor_t sup = {0};
 	kino_db_t *db = NULL;
 	kino_health_t tel_health;
+	kino_metrics_t tel_metrics;
 	kino_error_t err = {0};
 	char db_text[2200], uri[2048];
 	int lock_fd = -1, ret = KINO_EXIT_FAILURE;
@@ -148,9 +149,10 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		return err.code == KINO_ECONFIG ? KINO_EXIT_USAGE : KINO_EXIT_FAILURE;
 	}
 	kino_health_init(&tel_health, db, "telemetry");
+	kino_metrics_init(&tel_metrics, db);
 	if (api_role_open(&api, cfg, db, &err) != 0)
 		goto fail;
-	tel = kino_telemetry_server_new(cfg, &tel_health, &err);
+	tel = kino_telemetry_server_new(cfg, &tel_health, &tel_metrics, &err);
 	if (tel == NULL)
 		goto fail;
 	lock_fd = lock_data_dir(cfg->data_dir, &err);

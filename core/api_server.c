@@ -13,6 +13,7 @@ kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
 	size_t n = 0;
 
 	routes[n++] = kino_health_route(deps->health);
+	routes[n++] = kino_metrics_route(deps->metrics);
 	n += kino_auth_routes(deps->auth, routes + n, MAX_ROUTES - n);
 	n += kino_origin_routes(deps->origin, routes + n, MAX_ROUTES - n);
 	if (deps->nextra > MAX_ROUTES - n) {

@@ -27,8 +27,10 @@ static mongoc_collection_t *collection(kino_auth_t *auth, mongoc_client_t *c,
 	return mongoc_client_get_collection(c, kino_db_name(auth->db), name);
 }
 
-static int db_error(kino_error_t *err, const char *what, const bson_error_t *berr)
+static int db_error(kino_auth_t *auth, kino_error_t *err, const char *what,
+		    const bson_error_t *berr)
 {
+	kino_db_record_error(auth->db);
 	return kino_error_set(err, KINO_EDB, "%s: %s", what, berr->message);
 }
 
@@ -44,14 +46,14 @@ int store_ensure_indexes(kino_auth_t *auth, kino_error_t *err)
 		       "key", "{", "email", BCON_INT32(1), "}", "name",
 		       BCON_UTF8("email_unique"), "unique", BCON_BOOL(true), "}", "]");
 	if (!mongoc_database_write_command_with_opts(d, cmd, NULL, NULL, &berr))
-		ret = db_error(err, "creating the users.email index", &berr);
+		ret = db_error(auth, err, "creating the users.email index", &berr);
 	bson_destroy(cmd);
 	if (ret == 0) {
 		cmd = BCON_NEW("createIndexes", BCON_UTF8("sessions"), "indexes", "[",
 			       "{", "key", "{", "user_id", BCON_INT32(1), "}", "name",
 			       BCON_UTF8("user_id"), "}", "]");
 		if (!mongoc_database_write_command_with_opts(d, cmd, NULL, NULL, &berr))
-			ret = db_error(err, "creating the sessions.user_id index", &berr);
+			ret = db_error(auth, err, "creating the sessions.user_id index", &berr);
 		bson_destroy(cmd);
 	}
 	mongoc_database_destroy(d);
@@ -80,7 +82,7 @@ int store_user_insert(kino_auth_t *auth, const char *email, const char *hash,
 			ret = kino_error_set(err, KINO_EEXIST,
 					     "an account with this email exists already");
 		else
-			ret = db_error(err, "creating the account", &berr);
+			ret = db_error(auth, err, "creating the account", &berr);
 	} else if (out != NULL) {
 		bson_oid_to_string(&oid, out->id);
 		snprintf(out->email, sizeof(out->email), "%s", email);
@@ -127,7 +129,7 @@ static int find_one(kino_auth_t *auth, const char *name, const bson_t *filter,
 		fill(doc, ud);
 		ret = 0;
 	} else if (mongoc_cursor_error(cur, &berr)) {
-		ret = db_error(err, what, &berr);
+		ret = db_error(auth, err, what, &berr);
 	} else {
 		kino_error_set(err, KINO_ENOENT, "%s: not found", what);
 	}
@@ -192,7 +194,7 @@ int store_session_insert(kino_auth_t *auth, const char *digest,
 	BSON_APPEND_DATE_TIME(&doc, "expires_at", expires_ms);
 	BSON_APPEND_BOOL(&doc, "revoked", false);
 	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr))
-		ret = db_error(err, "opening the session", &berr);
+		ret = db_error(auth, err, "opening the session", &berr);
 	bson_destroy(&doc);
 	mongoc_collection_destroy(coll);
 	kino_db_client_push(auth->db, c);
@@ -247,7 +249,7 @@ int store_session_revoke(kino_auth_t *auth, const char *digest, kino_error_t *er
 	int ret = 0;
 
 	if (!mongoc_collection_update_one(coll, filter, update, NULL, &reply, &berr))
-		ret = db_error(err, "revoking the session", &berr);
+		ret = db_error(auth, err, "revoking the session", &berr);
 	else if (!bson_iter_init_find(&it, &reply, "matchedCount") ||
 		 bson_iter_as_int64(&it) != 1)
 		ret = kino_error_set(err, KINO_ENOENT, "no such session");

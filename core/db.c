@@ -26,6 +26,7 @@ struct kino_db {
 	int interval_ms;
 
 	atomic_int state;
+	atomic_ullong errors;
 	pthread_mutex_t lock; /* guards detail, stopping, the condvar */
 	pthread_cond_t wake;
 	char detail[512];
@@ -201,6 +202,16 @@ void kino_db_client_push(kino_db_t *db, mongoc_client_t *client)
 const char *kino_db_name(const kino_db_t *db)
 {
 	return db->database;
+}
+
+void kino_db_record_error(kino_db_t *db)
+{
+	atomic_fetch_add_explicit(&db->errors, 1, memory_order_relaxed);
+}
+
+unsigned long long kino_db_error_count(const kino_db_t *db)
+{
+	return atomic_load_explicit(&((kino_db_t *)db)->errors, memory_order_relaxed);
 }
 
 int kino_db_ping(kino_db_t *db, kino_error_t *err)

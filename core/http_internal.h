@@ -22,6 +22,20 @@ struct lws_context;
 #define HTTP_MAX_HEADERS 48
 #define HTTP_MAX_RESPONSE_HEADERS 16
 
+/* Per-route statistics for /metrics: written by the loop thread when an
+ * answer is finished, read by whichever thread renders /metrics, so every
+ * field is atomic. A status code's slot is claimed once and never reused. */
+#define HTTP_STATS_CODES 16
+#define HTTP_STATS_BUCKETS 12
+
+typedef struct route_stats {
+	atomic_int code[HTTP_STATS_CODES];            /* 0: free slot */
+	atomic_ullong count[HTTP_STATS_CODES];
+	atomic_ullong bucket[HTTP_STATS_BUCKETS + 1]; /* the last is +Inf */
+	atomic_ullong sum_us;
+	atomic_ullong total;
+} route_stats_t;
+
 typedef struct http_pair {
 	char *name;
 	char *value;
@@ -32,6 +46,7 @@ struct kino_http_request {
 	struct lws *wsi;        /* NULL once the connection closed; loop thread only */
 	atomic_int refs;
 	const kino_http_route_t *route;
+	int stats_index;        /* into the server's route_stats; nroutes: no route */
 	struct kino_http_request *next; /* in a queue */
 
 	char method[16];

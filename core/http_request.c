@@ -114,6 +114,11 @@ static const char *pairs_get(const http_pair_t *pairs, int n, const char *name,
 	return NULL;
 }
 
+kino_http_server_t *kino_http_request_server(const kino_http_request_t *req)
+{
+	return req->srv;
+}
+
 const char *kino_http_request_method(const kino_http_request_t *req)
 {
 	return req->method;

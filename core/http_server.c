@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct kino_http_server {
 	char bind_addr[64];
 	kino_http_route_t *routes;
 	size_t nroutes;
+	route_stats_t *stats; /* nroutes + 1: the last counts unrouted requests */
 	struct lws_context *ctx;
 	struct lws_protocols protocols[2];
 	int port;
@@ -372,6 +374,7 @@ static int on_request(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 		http_request_add_query(req, frag);
 
 	req->route = http_route_match(srv->routes, srv->nroutes, req, &path_matched);
+	req->stats_index = req->route ? (int)(req->route - srv->routes) : (int)srv->nroutes;
 	if (req->route == NULL) {
 		if (path_matched)
 			refuse_as(req, 405, "method_not_allowed",
@@ -436,9 +439,39 @@ static int on_body(struct pss *pss, const void *in, size_t len)
 	return 0;
 }
 
+static const double bucket_le[HTTP_STATS_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+
+static void stats_record(route_stats_t *st, int status, int64_t us)
+{
+	int b = 0, slot;
+
+	while (b < HTTP_STATS_BUCKETS && (double)us / 1e6 > bucket_le[b])
+		b++;
+	atomic_fetch_add_explicit(&st->bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->sum_us, (unsigned long long)us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->total, 1, memory_order_relaxed);
+	/* Only the loop thread claims slots, so a plain scan is enough. */
+	for (slot = 0; slot < HTTP_STATS_CODES; slot++) {
+		int c = atomic_load_explicit(&st->code[slot], memory_order_relaxed);
+		if (c == status)
+			break;
+		if (c == 0) {
+			atomic_store_explicit(&st->code[slot], status, memory_order_release);
+			break;
+		}
+	}
+	if (slot == HTTP_STATS_CODES)
+		slot = HTTP_STATS_CODES - 1; /* more than 16 codes: fold into the last */
+	atomic_fetch_add_explicit(&st->count[slot], 1, memory_order_relaxed);
+}
+
 static void finish(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 {
 	kino_http_request_t *req = pss->req;
+
+	stats_record(&srv->stats[req->stats_index], req->status,
+		     http_now_us() - req->started_us);
 
 	KINO_LOG_DEBUG("%s \"%s %s\" %d %zu %.1fms", req->peer, req->method,
 		       req->path, req->status, req->resp_len,
@@ -609,7 +642,8 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 	atomic_init(&srv->loop_stop, false);
 	atomic_init(&srv->loop_running, false);
 	srv->routes = calloc(nroutes ? nroutes : 1, sizeof(*routes));
-	if (srv->routes == NULL) {
+	srv->stats = calloc(nroutes + 1, sizeof(*srv->stats));
+	if (srv->routes == NULL || srv->stats == NULL) {
 		kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -678,6 +712,96 @@ int kino_http_server_start(kino_http_server_t *srv, kino_error_t *err)
 	return 0;
 }
 
+/* Appends printf-formatted text to a growing buffer. */
+static int appendf(char **out, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int appendf(char **out, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*out + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return KINO_EINVAL;
+		if ((size_t)n < *cap - *len)
+			break;
+		size_t grown = *cap * 2 + (size_t)n + 1;
+		char *p = realloc(*out, grown);
+		if (p == NULL)
+			return KINO_ENOMEM;
+		*out = p;
+		*cap = grown;
+	}
+	*len += (size_t)n;
+	return 0;
+}
+
+int kino_http_server_metrics(const kino_http_server_t *srv, char **out, size_t *len)
+{
+	size_t cap = *out ? *len + 1 : 0;
+	int ret = 0;
+
+	if (*out == NULL) {
+		cap = 4096;
+		*out = malloc(cap);
+		*len = 0;
+		if (*out == NULL)
+			return KINO_ENOMEM;
+		(*out)[0] = '\0';
+	}
+	ret |= appendf(out, len, &cap,
+		       "# HELP kino_http_requests_total HTTP requests answered, by route and status.\n"
+		       "# TYPE kino_http_requests_total counter\n");
+	for (size_t r = 0; r <= srv->nroutes; r++) {
+		const route_stats_t *st = &srv->stats[r];
+		const char *method = r < srv->nroutes ? srv->routes[r].method : "";
+		const char *route = r < srv->nroutes ? srv->routes[r].pattern : "unrouted";
+		for (int i = 0; i < HTTP_STATS_CODES; i++) {
+			int code = atomic_load_explicit(&st->code[i], memory_order_acquire);
+			if (code == 0)
+				break;
+			ret |= appendf(out, len, &cap,
+				       "kino_http_requests_total{server=\"%s\",method=\"%s\",route=\"%s\",code=\"%d\"} %llu\n",
+				       srv->name, method, route, code,
+				       atomic_load_explicit(&st->count[i], memory_order_relaxed));
+		}
+	}
+	ret |= appendf(out, len, &cap,
+		       "# HELP kino_http_request_duration_seconds Time from a request's headers to the end of its answer.\n"
+		       "# TYPE kino_http_request_duration_seconds histogram\n");
+	for (size_t r = 0; r <= srv->nroutes; r++) {
+		const route_stats_t *st = &srv->stats[r];
+		unsigned long long total = atomic_load_explicit(&st->total, memory_order_relaxed);
+		unsigned long long cum = 0;
+		const char *method = r < srv->nroutes ? srv->routes[r].method : "";
+		const char *route = r < srv->nroutes ? srv->routes[r].pattern : "unrouted";
+
+		if (total == 0)
+			continue;
+		for (int b = 0; b <= HTTP_STATS_BUCKETS; b++) {
+			char le[32];
+			cum += atomic_load_explicit(&st->bucket[b], memory_order_relaxed);
+			if (b < HTTP_STATS_BUCKETS)
+				snprintf(le, sizeof(le), "%g", bucket_le[b]);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			ret |= appendf(out, len, &cap,
+				       "kino_http_request_duration_seconds_bucket{server=\"%s\",method=\"%s\",route=\"%s\",le=\"%s\"} %llu\n",
+				       srv->name, method, route, le, cum);
+		}
+		ret |= appendf(out, len, &cap,
+			       "kino_http_request_duration_seconds_sum{server=\"%s\",method=\"%s\",route=\"%s\"} %.6f\n"
+			       "kino_http_request_duration_seconds_count{server=\"%s\",method=\"%s\",route=\"%s\"} %llu\n",
+			       srv->name, method, route,
+			       (double)atomic_load_explicit(&st->sum_us, memory_order_relaxed) / 1e6,
+			       srv->name, method, route, cum);
+	}
+	return ret != 0 ? KINO_ENOMEM : 0;
+}
+
 int kino_http_server_port(const kino_http_server_t *srv)
 {
 	return srv->port;
@@ -713,5 +837,6 @@ void kino_http_server_destroy(kino_http_server_t *srv)
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->workers);
 	free(srv->routes);
+	free(srv->stats);
 	free(srv);
 }

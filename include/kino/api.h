@@ -9,6 +9,7 @@
 #include "kino/config.h"
 #include "kino/health.h"
 #include "kino/http.h"
+#include "kino/metrics.h"
 #include "kino/origin.h"
 
 struct kino_error;
@@ -19,6 +20,7 @@ typedef struct kino_api_deps {
 	kino_health_t *health;
 	kino_auth_t *auth;
 	kino_origin_t *origin;
+	kino_metrics_t *metrics;
 	const kino_http_route_t *extra; /* modules core does not know (ingest
 					 * jobs and uploads, reports, home rows),
 					 * collected by cmd/; copied */

@@ -78,4 +78,9 @@ void kino_db_client_push(kino_db_t *db, mongoc_client_t *client);
 
 const char *kino_db_name(const kino_db_t *db);
 
+/* Counts a failed database operation, for /metrics. Stores call it where
+ * they turn a libmongoc error into KINO_EDB. Any thread. */
+void kino_db_record_error(kino_db_t *db);
+unsigned long long kino_db_error_count(const kino_db_t *db);
+
 #endif

@@ -75,7 +75,16 @@ int kino_http_server_port(const kino_http_server_t *srv);
  * everything; NULL-safe. Requests still queued are answered 503. */
 void kino_http_server_destroy(kino_http_server_t *srv);
 
+/* Appends the server's request counters and latency histograms, in the
+ * Prometheus text format, to a growing buffer: *out (malloc'd, may be NULL
+ * at first) of *len bytes. Any thread. Returns 0 or KINO_ENOMEM. */
+int kino_http_server_metrics(const kino_http_server_t *srv, char **out,
+			     size_t *len);
+
 /* ---- requests: the strings are owned by the request ---- */
+
+/* The server a request came to. */
+kino_http_server_t *kino_http_request_server(const kino_http_request_t *req);
 
 const char *kino_http_request_method(const kino_http_request_t *req);
 /* The path, percent-decoded once, without the query string. */
