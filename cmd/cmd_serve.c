@@ -13,6 +13,7 @@
 #include "kino/telemetry.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Opens the database, lets `start` build the role's server, serves until a
  * stop signal, and lets `stop` tear it down. */
@@ -98,11 +99,40 @@ static void telemetry_stop(void *state)
 	role->server = NULL;
 }
 
+/* kino serve --print-routes: the API role's route table, one
+ * "METHOD PATTERN" a line, without serving (it binds a throwaway port). */
+static int print_routes(const kino_config_t *cfg)
+{
+	kino_config_t quiet = *cfg;
+	kino_error_t err = {0};
+	api_role_t role = {0};
+	kino_db_t *db = kino_db_new(&cfg->db, &err);
+	int ret = KINO_EXIT_FAILURE;
+
+	quiet.http.port = 0;
+	snprintf(quiet.http.host, sizeof(quiet.http.host), "127.0.0.1");
+	if (db == NULL || api_role_open(&role, &quiet, db, &err) != 0) {
+		fprintf(stderr, "kino serve: %s\n", kino_error_message(&err));
+		goto out;
+	}
+	for (size_t i = 0; i < kino_http_server_route_count(role.server); i++) {
+		const kino_http_route_t *r = kino_http_server_route(role.server, i);
+		printf("%s %s\n", r->method, r->pattern);
+	}
+	ret = KINO_EXIT_OK;
+out:
+	api_role_close(&role);
+	kino_db_destroy(db);
+	return ret;
+}
+
 static int run_serve(int argc, char **argv, const kino_config_t *cfg)
 {
 	static const role_ops_t ops = {"serve", api_start, api_stop};
 	api_role_t role = {0};
 
+	if (argc == 2 && strcmp(argv[1], "--print-routes") == 0)
+		return print_routes(cfg);
 	return run_role(cfg, &ops, &role, argc, argv);
 }
 
@@ -117,13 +147,16 @@ static int run_telemetry(int argc, char **argv, const kino_config_t *cfg)
 const kino_command_t kino_cmd_serve = {
 	.name = "serve",
 	.summary = "run the HTTP API, the origin and the web front-ends",
-	.usage = "Usage: kino serve\n"
+	.usage = "Usage: kino serve [--print-routes]\n"
 		 "\n"
 		 "Runs the HTTP server on http.listen (default 127.0.0.1:8080): the API\n"
 		 "under /api/v1, the origin for manifests and segments under /media,\n"
 		 "the web front-ends, and GET /healthz. It connects to mongo.uri, or to\n"
 		 "the embedded server of a `kino up` on this machine when mongo.uri is\n"
-		 "empty. Stops cleanly on SIGINT or SIGTERM.\n",
+		 "empty. Stops cleanly on SIGINT or SIGTERM.\n"
+		 "\n"
+		 "--print-routes  print the route table (METHOD PATTERN) and exit;\n"
+		 "                docs/openapi.yaml must list the same routes.\n",
 	.run = run_serve,
 };
 

@@ -802,6 +802,16 @@ int kino_http_server_metrics(const kino_http_server_t *srv, char **out, size_t *
 	return ret != 0 ? KINO_ENOMEM : 0;
 }
 
+size_t kino_http_server_route_count(const kino_http_server_t *srv)
+{
+	return srv->nroutes;
+}
+
+const kino_http_route_t *kino_http_server_route(const kino_http_server_t *srv, size_t i)
+{
+	return i < srv->nroutes ? &srv->routes[i] : NULL;
+}
+
 int kino_http_server_port(const kino_http_server_t *srv)
 {
 	return srv->port;

@@ -68,6 +68,12 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 /* Starts the event-loop thread and the workers. */
 int kino_http_server_start(kino_http_server_t *srv, struct kino_error *err);
 
+/* The server's routes, in table order: for tools that list or check them
+ * (the OpenAPI agreement test). i < kino_http_server_route_count(). */
+size_t kino_http_server_route_count(const kino_http_server_t *srv);
+const kino_http_route_t *kino_http_server_route(const kino_http_server_t *srv,
+						size_t i);
+
 /* The port actually bound (useful with port 0). */
 int kino_http_server_port(const kino_http_server_t *srv);
 
