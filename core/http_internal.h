@@ -78,6 +78,32 @@ struct kino_http_request {
 	bool headers_sent;
 };
 
+/* ---- WebSockets (core/http_websocket.c) ----
+ * The server keeps an http_ws_t; the lws callback hands the WebSocket
+ * events to these functions, all on the loop thread except where said. */
+typedef struct http_ws http_ws_t;
+typedef struct ws_conn ws_conn_t;
+
+http_ws_t *http_ws_new(void);
+void http_ws_destroy(http_ws_t *ws);
+int http_ws_add(http_ws_t *ws, const kino_ws_handler_t *h, struct kino_error *err);
+/* Does a handler serve this path? (to accept or refuse the upgrade) */
+bool http_ws_wants(const http_ws_t *ws, const char *path);
+ws_conn_t *http_ws_open(http_ws_t *ws, struct lws *wsi, const char *path,
+			const char *peer);
+/* Returns -1 to close the connection. */
+int http_ws_receive(http_ws_t *ws, ws_conn_t *c, struct lws *wsi,
+		    const void *in, size_t len);
+int http_ws_writeable(http_ws_t *ws, ws_conn_t *c, struct lws *wsi);
+void http_ws_closed(http_ws_t *ws, ws_conn_t *c);
+/* After a wake-up: applies pauses and asks for WRITEABLE where sends wait. */
+void http_ws_drain(http_ws_t *ws);
+/* Any thread: */
+int http_ws_send(http_ws_t *ws, struct lws_context *ctx, unsigned long long id,
+		 const char *text, size_t len);
+int http_ws_pause(http_ws_t *ws, struct lws_context *ctx, unsigned long long id,
+		  bool paused);
+
 /* Route matching: fills req->params. Sets *path_matched when some route's
  * pattern matched the path, whatever its method. */
 const kino_http_route_t *http_route_match(const kino_http_route_t *routes,

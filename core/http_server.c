@@ -44,6 +44,7 @@ struct kino_http_server {
 	kino_http_route_t *routes;
 	size_t nroutes;
 	route_stats_t *stats; /* nroutes + 1: the last counts unrouted requests */
+	http_ws_t *ws;
 	struct lws_context *ctx;
 	struct lws_protocols protocols[2];
 	int port;
@@ -67,6 +68,7 @@ struct kino_http_server {
 
 struct pss {
 	kino_http_request_t *req;
+	ws_conn_t *ws; /* a WebSocket connection's state */
 	bool close_after; /* the request body was refused: close, don't reuse */
 };
 
@@ -612,8 +614,37 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
 		}
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (srv != NULL)
+		if (srv != NULL) {
 			drain_done(srv);
+			http_ws_drain(srv->ws);
+		}
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char path[256];
+		/* Refuse upgrades on paths with no WebSocket endpoint. */
+		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
+		    !http_ws_wants(srv->ws, path))
+			return 1;
+		return 0;
+	}
+	case LWS_CALLBACK_ESTABLISHED: {
+		char path[256], peer[64];
+		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+			return -1;
+		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		pss->req = NULL;
+		pss->ws = http_ws_open(srv->ws, wsi, path, peer);
+		return pss->ws != NULL ? 0 : -1;
+	}
+	case LWS_CALLBACK_RECEIVE:
+		return pss->ws ? http_ws_receive(srv->ws, pss->ws, wsi, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return pss->ws ? http_ws_writeable(srv->ws, pss->ws, wsi) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (pss != NULL && pss->ws != NULL) {
+			http_ws_closed(srv->ws, pss->ws);
+			pss->ws = NULL;
+		}
 		break;
 	default:
 		break;
@@ -643,11 +674,13 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 	atomic_init(&srv->loop_running, false);
 	srv->routes = calloc(nroutes ? nroutes : 1, sizeof(*routes));
 	srv->stats = calloc(nroutes + 1, sizeof(*srv->stats));
-	if (srv->routes == NULL || srv->stats == NULL) {
+	srv->ws = http_ws_new();
+	if (srv->routes == NULL || srv->stats == NULL || srv->ws == NULL) {
 		kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto fail;
 	}
-	memcpy(srv->routes, routes, nroutes * sizeof(*routes));
+	if (nroutes > 0)
+		memcpy(srv->routes, routes, nroutes * sizeof(*routes));
 	srv->nroutes = nroutes;
 	if (resolve_and_probe(srv, err) != 0)
 		goto fail;
@@ -802,6 +835,24 @@ int kino_http_server_metrics(const kino_http_server_t *srv, char **out, size_t *
 	return ret != 0 ? KINO_ENOMEM : 0;
 }
 
+int kino_http_server_add_websocket(kino_http_server_t *srv, const kino_ws_handler_t *handler,
+				   kino_error_t *err)
+{
+	if (srv->loop_started)
+		return kino_error_set(err, KINO_ESTATE, "add WebSocket endpoints before starting");
+	return http_ws_add(srv->ws, handler, err);
+}
+
+int kino_ws_send(kino_http_server_t *srv, unsigned long long id, const char *text, size_t len)
+{
+	return http_ws_send(srv->ws, srv->ctx, id, text, len);
+}
+
+int kino_ws_pause(kino_http_server_t *srv, unsigned long long id, bool paused)
+{
+	return http_ws_pause(srv->ws, srv->ctx, id, paused);
+}
+
 size_t kino_http_server_route_count(const kino_http_server_t *srv)
 {
 	return srv->nroutes;
@@ -848,5 +899,6 @@ void kino_http_server_destroy(kino_http_server_t *srv)
 	free(srv->workers);
 	free(srv->routes);
 	free(srv->stats);
+	http_ws_destroy(srv->ws);
 	free(srv);
 }

@@ -118,6 +118,51 @@ int kino_http_response_header(kino_http_request_t *req, const char *name,
 int kino_http_respond(kino_http_request_t *req, int status,
 		      const char *content_type, const void *body, size_t len);
 
+/* ---- WebSockets ----
+ *
+ * A server may also accept WebSocket connections on a path. The handler's
+ * callbacks run on the event loop and must not block; a complete message
+ * (fragments reassembled, at most max_message bytes, else the connection is
+ * closed with 1009) is handed to on_message. Any thread may send to a
+ * connection by its id: messages wait in a bounded per-connection queue and
+ * are written when the socket is writable. Any thread may also pause and
+ * resume reading from a connection, to push back instead of buffering. */
+typedef struct kino_ws_conn kino_ws_conn_t;
+
+typedef struct kino_ws_handler {
+	const char *path;      /* "/v1/beacons" */
+	size_t max_message;    /* 0: 64 KiB */
+	size_t max_queued;     /* outbound bytes per connection; 0: 1 MiB */
+	/* Return non-zero to refuse the connection. May be NULL. */
+	int (*on_open)(kino_ws_conn_t *c, void *userdata);
+	void (*on_message)(kino_ws_conn_t *c, const char *data, size_t len,
+			   void *userdata);
+	void (*on_close)(kino_ws_conn_t *c, void *userdata); /* may be NULL */
+	void *userdata; /* borrowed; must outlive the server */
+} kino_ws_handler_t;
+
+/* Adds a WebSocket endpoint before kino_http_server_start(); the handler is
+ * copied. At most 4. */
+int kino_http_server_add_websocket(kino_http_server_t *srv,
+				   const kino_ws_handler_t *handler,
+				   struct kino_error *err);
+
+/* A connection's id (never reused by a server), its peer address, and a
+ * pointer the handler may keep with it. Loop thread (in the callbacks). */
+unsigned long long kino_ws_conn_id(const kino_ws_conn_t *c);
+const char *kino_ws_conn_peer(const kino_ws_conn_t *c);
+void *kino_ws_conn_userdata(const kino_ws_conn_t *c);
+void kino_ws_conn_set_userdata(kino_ws_conn_t *c, void *userdata);
+
+/* Queues a text message for connection `id`; any thread. The text is
+ * copied. KINO_ENOENT when the connection is gone, KINO_ETOOBIG when its
+ * queue is full (the peer is not reading). */
+int kino_ws_send(kino_http_server_t *srv, unsigned long long id,
+		 const char *text, size_t len);
+
+/* Stops (or resumes) reading from connection `id`; any thread. */
+int kino_ws_pause(kino_http_server_t *srv, unsigned long long id, bool paused);
+
 /* Answers with `length` bytes of the open file `fd` starting at `offset`,
  * streamed from the event loop in chunks. Takes ownership of fd: it is
  * closed when the answer is written or the client goes away, and on error.
