@@ -36,10 +36,14 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 	role->origin = kino_origin_new(media, role->keys, err);
 	if (role->origin == NULL)
 		goto fail;
+	role->catalog = kino_catalog_new(db, role->auth, role->keys, cfg, err);
+	if (role->catalog == NULL)
+		goto fail;
 	kino_api_deps_t deps = {
 		.health = &role->health,
 		.auth = role->auth,
 		.origin = role->origin,
+		.catalog = role->catalog,
 		.metrics = &role->metrics,
 	};
 	role->server = kino_api_server_new(cfg, &deps, err);
@@ -54,6 +58,7 @@ fail:
 void api_role_close(api_role_t *role)
 {
 	kino_http_server_destroy(role->server);
+	kino_catalog_destroy(role->catalog);
 	kino_origin_destroy(role->origin);
 	kino_playback_keyring_destroy(role->keys);
 	kino_auth_destroy(role->auth);

@@ -177,7 +177,8 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			kino_error_prefix(&err, "the embedded database does not answer");
 			goto fail;
 		}
-		if (kino_auth_ensure_indexes(api.auth, &err) != 0)
+		if (kino_auth_ensure_indexes(api.auth, &err) != 0 ||
+		    kino_catalog_ensure_indexes(api.catalog, &err) != 0)
 			goto fail;
 		snprintf(db_text, sizeof(db_text), "%s (embedded %s, data in %s/db)",
 			 uri, strstr(bin, "mongod") ? "mongod" : "FerretDB", cfg->data_dir);

@@ -16,6 +16,7 @@ kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
 	routes[n++] = kino_metrics_route(deps->metrics);
 	n += kino_auth_routes(deps->auth, routes + n, MAX_ROUTES - n);
 	n += kino_origin_routes(deps->origin, routes + n, MAX_ROUTES - n);
+	n += kino_catalog_routes(deps->catalog, routes + n, MAX_ROUTES - n);
 	if (deps->nextra > MAX_ROUTES - n) {
 		kino_error_set(err, KINO_EINVAL, "too many routes for the API server (%zu)",
 			       n + deps->nextra);

@@ -6,6 +6,7 @@
 #define KINO_API_H
 
 #include "kino/auth.h"
+#include "kino/catalog.h"
 #include "kino/config.h"
 #include "kino/health.h"
 #include "kino/http.h"
@@ -20,6 +21,7 @@ typedef struct kino_api_deps {
 	kino_health_t *health;
 	kino_auth_t *auth;
 	kino_origin_t *origin;
+	kino_catalog_t *catalog; /* titles, entitlement, playback sessions */
 	kino_metrics_t *metrics;
 	const kino_http_route_t *extra; /* modules core does not know (ingest
 					 * jobs and uploads, reports, home rows),
