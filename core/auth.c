@@ -158,6 +158,12 @@ int kino_auth_user_create(kino_auth_t *auth, const char *email,
 	return ret;
 }
 
+int kino_auth_user_get(kino_auth_t *auth, const char *id, kino_user_t *out,
+		       kino_error_t *err)
+{
+	return store_user_by_id(auth, id, out, err);
+}
+
 int kino_auth_session_open(kino_auth_t *auth, const kino_user_t *user,
 			   char token[KINO_AUTH_TOKEN_LEN + 1], kino_error_t *err)
 {

@@ -1,6 +1,7 @@
 /* What the entitlement rules need from MongoDB, kept in the catalog's own
- * collections, keyed by the user's id (the `users` collection of
- * core/auth_store.c is only read, to check that a user exists):
+ * collections, keyed by the user's id (whether a user exists is asked of
+ * the accounts module, kino_auth_user_get):
+
  *
  *   subscriptions  {_id: "<user id>", plan: "free"|"basic"|"premium",
  *                   until: Date|null, updated_at: Date}
@@ -29,32 +30,10 @@ int entitlement_store_indexes(kino_catalog_t *c, kino_error_t *err)
 
 int entitlement_user_check(kino_catalog_t *c, const char *user_id, kino_error_t *err)
 {
-	mongoc_client_t *client = NULL;
-	mongoc_collection_t *coll = NULL;
-	bson_t *filter = NULL;
-	bson_error_t berr;
-	bson_oid_t oid;
-	int64_t n;
-	int ret = 0;
+	kino_user_t user;
 
-	if (!catalog_oid_parse(user_id, &oid)) {
-		ret = kino_error_set(err, KINO_ENOENT, "no such user");
-		goto out;
-	}
-	client = kino_db_client_pop(c->db);
-	coll = catalog_collection(c, client, "users");
-	filter = BCON_NEW("_id", BCON_OID(&oid));
-	n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr);
-	if (n < 0)
-		ret = catalog_db_error(err, "looking up the user", &berr);
-	else if (n == 0)
-		ret = kino_error_set(err, KINO_ENOENT, "no such user");
-out:
-	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	if (client != NULL)
-		kino_db_client_push(c->db, client);
-	return ret;
+	/* The users collection belongs to the accounts module: ask it. */
+	return kino_auth_user_get(c->auth, user_id, &user, err);
 }
 
 int entitlement_plan_set(kino_catalog_t *c, const char *user_id, kino_plan_t plan,

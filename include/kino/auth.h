@@ -83,6 +83,10 @@ int kino_auth_signin(kino_auth_t *auth, const char *email,
 		     kino_user_t *user /* OUT, may be NULL */,
 		     struct kino_error *err);
 
+/* Looks a user up by id. KINO_ENOENT when there is none. Blocking. */
+int kino_auth_user_get(kino_auth_t *auth, const char *id,
+		       kino_user_t *out /* OUT */, struct kino_error *err);
+
 /* Opens a session for a user already known (after sign-up). Blocking. */
 int kino_auth_session_open(kino_auth_t *auth, const kino_user_t *user,
 			   char token[KINO_AUTH_TOKEN_LEN + 1] /* OUT */,
