@@ -1,7 +1,6 @@
 /* What the entitlement rules need from MongoDB, kept in the catalog's own
  * collections, keyed by the user's id (whether a user exists is asked of
  * the accounts module, kino_auth_user_get):
-
  *
  *   subscriptions  {_id: "<user id>", plan: "free"|"basic"|"premium",
  *                   until: Date|null, updated_at: Date}
