@@ -18,6 +18,15 @@ static kino_playback_keyring_t *open_keys(const kino_config_t *cfg, kino_error_t
 	return kino_playback_keyring_load_or_create(path, err);
 }
 
+static int active_streams(void *userdata, double *value)
+{
+	long long n = 0;
+	int ret = kino_catalog_active_streams(userdata, &n, NULL);
+
+	*value = (double)n;
+	return ret;
+}
+
 int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 		  kino_error_t *err)
 {
@@ -39,6 +48,9 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 	role->catalog = kino_catalog_new(db, role->auth, role->keys, cfg, err);
 	if (role->catalog == NULL)
 		goto fail;
+	kino_metrics_gauge_add(&role->metrics, "kino_active_streams",
+			       "Playback sessions whose stream lease is live.", active_streams,
+			       role->catalog);
 	kino_api_deps_t deps = {
 		.health = &role->health,
 		.auth = role->auth,

@@ -306,7 +306,8 @@ mongoc_collection_t *catalog_collection(kino_catalog_t *c, mongoc_client_t *clie
 					const char *name);
 
 /* KINO_EDB with "what: <libmongoc's message>". */
-int catalog_db_error(kino_error_t *err, const char *what, const bson_error_t *berr);
+int catalog_db_error(kino_catalog_t *c, kino_error_t *err, const char *what,
+		     const bson_error_t *berr);
 
 /* createIndexes for one index; `keys` is borrowed. */
 int catalog_index_create(kino_catalog_t *c, const char *collection, const bson_t *keys,

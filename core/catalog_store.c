@@ -29,8 +29,10 @@ mongoc_collection_t *catalog_collection(kino_catalog_t *c, mongoc_client_t *clie
 	return mongoc_client_get_collection(client, kino_db_name(c->db), name);
 }
 
-int catalog_db_error(kino_error_t *err, const char *what, const bson_error_t *berr)
+int catalog_db_error(kino_catalog_t *c, kino_error_t *err, const char *what,
+		     const bson_error_t *berr)
 {
+	kino_db_record_error(c->db);
 	return kino_error_set(err, KINO_EDB, "%s: %s", what, berr->message);
 }
 
@@ -79,7 +81,7 @@ int catalog_store_title_insert(kino_catalog_t *c, catalog_title_t *t, kino_error
 	BSON_APPEND_DATE_TIME(&doc, "created_at", t->created_at);
 	BSON_APPEND_DATE_TIME(&doc, "updated_at", t->updated_at);
 	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr))
-		ret = catalog_db_error(err, "storing the title", &berr);
+		ret = catalog_db_error(c, err, "storing the title", &berr);
 	else
 		bson_oid_to_string(&oid, t->id);
 	bson_destroy(&doc);
@@ -112,7 +114,7 @@ int catalog_store_title_get(kino_catalog_t *c, const char *id, catalog_title_t *
 	if (mongoc_cursor_next(cur, &doc))
 		catalog_title_from_bson(out, doc);
 	else if (mongoc_cursor_error(cur, &berr))
-		ret = catalog_db_error(err, "reading the title", &berr);
+		ret = catalog_db_error(c, err, "reading the title", &berr);
 	else
 		ret = kino_error_set(err, KINO_ENOENT, "no such title");
 out:
@@ -153,7 +155,7 @@ int catalog_store_title_replace(kino_catalog_t *c, catalog_title_t *t,
 	client = kino_db_client_pop(c->db);
 	coll = catalog_collection(c, client, "titles");
 	if (!mongoc_collection_update_one(coll, filter, &update, NULL, &reply, &berr))
-		ret = catalog_db_error(err, "updating the title", &berr);
+		ret = catalog_db_error(c, err, "updating the title", &berr);
 	else if (!bson_iter_init_find(&it, &reply, "matchedCount") || bson_iter_as_int64(&it) != 1)
 		ret = kino_error_set(err, KINO_ECONFLICT,
 				     "the title was changed or deleted meanwhile: read it again");
@@ -237,7 +239,7 @@ int catalog_store_title_list(kino_catalog_t *c, const catalog_query_t *q,
 		n++;
 	}
 	if (mongoc_cursor_error(cur, &berr))
-		ret = catalog_db_error(err, "listing titles", &berr);
+		ret = catalog_db_error(c, err, "listing titles", &berr);
 out:
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(coll);

@@ -55,7 +55,7 @@ int entitlement_plan_set(kino_catalog_t *c, const char *user_id, kino_plan_t pla
 	BSON_APPEND_DATE_TIME(&set, "updated_at", catalog_now_ms());
 	bson_append_document_end(&update, &set);
 	if (!mongoc_collection_update_one(coll, filter, &update, opts, NULL, &berr))
-		ret = catalog_db_error(err, "setting the plan", &berr);
+		ret = catalog_db_error(c, err, "setting the plan", &berr);
 	bson_destroy(opts);
 	bson_destroy(&update);
 	bson_destroy(filter);
@@ -88,7 +88,7 @@ int entitlement_plan_get(kino_catalog_t *c, const char *user_id, entitlement_pla
 		if (bson_iter_init_find(&it, doc, "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
 			out->updated_at = bson_iter_date_time(&it);
 	} else if (mongoc_cursor_error(cur, &berr)) {
-		ret = catalog_db_error(err, "reading the plan", &berr);
+		ret = catalog_db_error(c, err, "reading the plan", &berr);
 	}
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
@@ -120,7 +120,7 @@ int entitlement_grant_add(kino_catalog_t *c, const char *user_id, entitlement_gr
 		BSON_APPEND_NULL(&doc, "expires_at");
 	BSON_APPEND_DATE_TIME(&doc, "created_at", g->created_at);
 	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr))
-		ret = catalog_db_error(err, "storing the grant", &berr);
+		ret = catalog_db_error(c, err, "storing the grant", &berr);
 	else
 		bson_oid_to_string(&oid, g->id);
 	bson_destroy(&doc);
@@ -172,7 +172,7 @@ int entitlement_grant_each(kino_catalog_t *c, const char *user_id, const char *t
 		fn(&g, ud);
 	}
 	if (mongoc_cursor_error(cur, &berr))
-		ret = catalog_db_error(err, "reading grants", &berr);
+		ret = catalog_db_error(c, err, "reading grants", &berr);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);

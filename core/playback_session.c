@@ -87,7 +87,7 @@ static void head_from_bson(slot_head_t *h, const bson_t *doc)
 		h->lease_until = bson_iter_date_time(&it);
 }
 
-static int slot_head(mongoc_collection_t *slots, const char *key, slot_head_t *h,
+static int slot_head(kino_catalog_t *c, mongoc_collection_t *slots, const char *key, slot_head_t *h,
 		     kino_error_t *err)
 {
 	bson_t *filter = BCON_NEW("slot", BCON_UTF8(key));
@@ -101,7 +101,7 @@ static int slot_head(mongoc_collection_t *slots, const char *key, slot_head_t *h
 	if (mongoc_cursor_next(cur, &doc))
 		head_from_bson(h, doc);
 	else if (mongoc_cursor_error(cur, &berr))
-		ret = catalog_db_error(err, "reading a stream slot", &berr);
+		ret = catalog_db_error(c, err, "reading a stream slot", &berr);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);
@@ -110,7 +110,7 @@ static int slot_head(mongoc_collection_t *slots, const char *key, slot_head_t *h
 
 /* Inserts generation `gen` of slot `key`. *won is false when another
  * writer inserted it first. On success the older generations go. */
-static int slot_push(mongoc_collection_t *slots, const char *user_id, const char *key,
+static int slot_push(kino_catalog_t *c, mongoc_collection_t *slots, const char *user_id, const char *key,
 		     int64_t gen, const char *sid, int64_t lease_until, bool *won,
 		     kino_error_t *err)
 {
@@ -127,7 +127,7 @@ static int slot_push(mongoc_collection_t *slots, const char *user_id, const char
 	if (mongoc_collection_insert_one(slots, doc, NULL, NULL, &berr))
 		*won = true;
 	else if (berr.code != CATALOG_DUPLICATE_KEY)
-		ret = catalog_db_error(err, "writing a stream slot", &berr);
+		ret = catalog_db_error(c, err, "writing a stream slot", &berr);
 	bson_destroy(doc);
 	if (*won) {
 		/* Housekeeping only: the head decides, whatever is left below it. */
@@ -141,7 +141,7 @@ static int slot_push(mongoc_collection_t *slots, const char *user_id, const char
 
 /* Gives a slot back if `sid` still holds it. Retries when a heartbeat of
  * the same session races with it. */
-static int slot_release(mongoc_collection_t *slots, const char *user_id, const char *key,
+static int slot_release(kino_catalog_t *c, mongoc_collection_t *slots, const char *user_id, const char *key,
 			const char *sid, kino_error_t *err)
 {
 	slot_head_t h;
@@ -149,16 +149,16 @@ static int slot_release(mongoc_collection_t *slots, const char *user_id, const c
 	int ret = 0;
 
 	for (int attempt = 0; attempt < 5 && !won && ret == 0; attempt++) {
-		ret = slot_head(slots, key, &h, err);
+		ret = slot_head(c, slots, key, &h, err);
 		if (ret != 0 || !h.exists || strcmp(h.session_id, sid) != 0 || h.lease_until == 0)
 			break;
-		ret = slot_push(slots, user_id, key, h.gen + 1, sid, 0, &won, err);
+		ret = slot_push(c, slots, user_id, key, h.gen + 1, sid, 0, &won, err);
 	}
 	return ret;
 }
 
 /* How many of a user's slots have a live head. */
-static int live_slots(mongoc_collection_t *slots, const char *user_id, int64_t now,
+static int live_slots(kino_catalog_t *c, mongoc_collection_t *slots, const char *user_id, int64_t now,
 		      int64_t *n, kino_error_t *err)
 {
 	bson_t *filter = BCON_NEW("user_id", BCON_UTF8(user_id));
@@ -186,7 +186,7 @@ static int live_slots(mongoc_collection_t *slots, const char *user_id, int64_t n
 			(*n)++;
 	}
 	if (mongoc_cursor_error(cur, &berr))
-		ret = catalog_db_error(err, "counting live streams", &berr);
+		ret = catalog_db_error(c, err, "counting live streams", &berr);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);
@@ -194,17 +194,17 @@ static int live_slots(mongoc_collection_t *slots, const char *user_id, int64_t n
 }
 
 /* Claims slot `key` for session `sid` if its head is not live. */
-static int slot_claim(mongoc_collection_t *slots, const char *user_id, const char *key,
+static int slot_claim(kino_catalog_t *c, mongoc_collection_t *slots, const char *user_id, const char *key,
 		      const char *sid, int64_t now, int64_t lease_until, bool *won,
 		      kino_error_t *err)
 {
 	slot_head_t h;
-	int ret = slot_head(slots, key, &h, err);
+	int ret = slot_head(c, slots, key, &h, err);
 
 	*won = false;
 	if (ret != 0 || (h.exists && h.lease_until > now))
 		return ret;
-	return slot_push(slots, user_id, key, h.exists ? h.gen + 1 : 0, sid, lease_until, won, err);
+	return slot_push(c, slots, user_id, key, h.exists ? h.gen + 1 : 0, sid, lease_until, won, err);
 }
 
 int playback_session_open(kino_catalog_t *c, const kino_user_t *user, const char *title_id,
@@ -232,14 +232,14 @@ int playback_session_open(kino_catalog_t *c, const kino_user_t *user, const char
 	out->lease_until = now + lease_ms(c);
 	for (int i = 0; i < max_streams && !won && ret == 0; i++) {
 		snprintf(out->slot, sizeof(out->slot), "%s/%d", user->id, i);
-		ret = slot_claim(slots, user->id, out->slot, out->id, now, out->lease_until, &won,
+		ret = slot_claim(c, slots, user->id, out->slot, out->id, now, out->lease_until, &won,
 				 err);
 	}
 	if (ret != 0 || !won)
 		goto out;
-	ret = live_slots(slots, user->id, now, &live, err);
+	ret = live_slots(c, slots, user->id, now, &live, err);
 	if (ret != 0 || live > max_streams) {
-		slot_release(slots, user->id, out->slot, out->id, NULL);
+		slot_release(c, slots, user->id, out->slot, out->id, NULL);
 		goto out;
 	}
 	doc = BCON_NEW("_id", BCON_UTF8(out->id), "user_id", BCON_UTF8(out->user_id), "title_id",
@@ -247,8 +247,8 @@ int playback_session_open(kino_catalog_t *c, const kino_user_t *user, const char
 		       BCON_UTF8(out->slot), "created_at", BCON_DATE_TIME(now), "lease_until",
 		       BCON_DATE_TIME(out->lease_until), "ended", BCON_BOOL(false));
 	if (!mongoc_collection_insert_one(sessions, doc, NULL, NULL, &berr)) {
-		ret = catalog_db_error(err, "storing the playback session", &berr);
-		slot_release(slots, user->id, out->slot, out->id, NULL);
+		ret = catalog_db_error(c, err, "storing the playback session", &berr);
+		slot_release(c, slots, user->id, out->slot, out->id, NULL);
 		goto out;
 	}
 	*granted = true;
@@ -285,7 +285,7 @@ static void session_from_bson(playback_session_t *s, const bson_t *doc)
 
 /* The user's session `id`; *found is false for an unknown id or another
  * user's session (which is answered as if it did not exist). */
-static int session_get(mongoc_collection_t *sessions, const kino_user_t *user, const char *id,
+static int session_get(kino_catalog_t *c, mongoc_collection_t *sessions, const kino_user_t *user, const char *id,
 		       playback_session_t *out, bool *found, kino_error_t *err)
 {
 	bson_t *filter, *opts;
@@ -305,7 +305,7 @@ static int session_get(mongoc_collection_t *sessions, const kino_user_t *user, c
 		session_from_bson(out, doc);
 		*found = strcmp(out->user_id, user->id) == 0;
 	} else if (mongoc_cursor_error(cur, &berr)) {
-		ret = catalog_db_error(err, "reading the playback session", &berr);
+		ret = catalog_db_error(c, err, "reading the playback session", &berr);
 	}
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
@@ -314,7 +314,7 @@ static int session_get(mongoc_collection_t *sessions, const kino_user_t *user, c
 }
 
 /* Marks a session ended (now) and gives its slot back. */
-static int session_end(mongoc_collection_t *sessions, mongoc_collection_t *slots,
+static int session_end(kino_catalog_t *c, mongoc_collection_t *sessions, mongoc_collection_t *slots,
 		       const playback_session_t *s, int64_t now, kino_error_t *err)
 {
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(s->id));
@@ -325,10 +325,10 @@ static int session_end(mongoc_collection_t *sessions, mongoc_collection_t *slots
 
 	/* The slot first: it is what frees the stream. */
 	if (s->slot[0] != '\0')
-		ret = slot_release(slots, s->user_id, s->slot, s->id, err);
+		ret = slot_release(c, slots, s->user_id, s->slot, s->id, err);
 	if (ret == 0 && !s->ended &&
 	    !mongoc_collection_update_one(sessions, filter, update, NULL, NULL, &berr))
-		ret = catalog_db_error(err, "ending the playback session", &berr);
+		ret = catalog_db_error(c, err, "ending the playback session", &berr);
 	bson_destroy(update);
 	bson_destroy(filter);
 	return ret;
@@ -348,7 +348,7 @@ int playback_session_renew(kino_catalog_t *c, const kino_user_t *user, const cha
 	int ret;
 
 	*why = PLAYBACK_REFUSED_NONE;
-	ret = session_get(sessions, user, id, out, &found, err);
+	ret = session_get(c, sessions, user, id, out, &found, err);
 	if (ret != 0)
 		goto out;
 	if (!found) {
@@ -363,7 +363,7 @@ int playback_session_renew(kino_catalog_t *c, const kino_user_t *user, const cha
 	 * two heartbeats of one session may race, hence the second look. */
 	for (int attempt = 0; attempt < 2 && !won && ret == 0 && *why == PLAYBACK_REFUSED_NONE;
 	     attempt++) {
-		ret = slot_head(slots, out->slot, &h, err);
+		ret = slot_head(c, slots, out->slot, &h, err);
 		if (ret != 0)
 			break;
 		if (h.exists && strcmp(h.session_id, out->id) == 0 && h.lease_until == 0)
@@ -373,7 +373,7 @@ int playback_session_renew(kino_catalog_t *c, const kino_user_t *user, const cha
 		else if (attempt > 0 && h.lease_until >= lease_until - 1000)
 			won = true; /* the racing heartbeat renewed it */
 		else
-			ret = slot_push(slots, out->user_id, out->slot, h.gen + 1, out->id,
+			ret = slot_push(c, slots, out->user_id, out->slot, h.gen + 1, out->id,
 					lease_until, &won, err);
 	}
 	if (ret != 0 || *why != PLAYBACK_REFUSED_NONE)
@@ -385,7 +385,7 @@ int playback_session_renew(kino_catalog_t *c, const kino_user_t *user, const cha
 	filter = BCON_NEW("_id", BCON_UTF8(out->id));
 	update = BCON_NEW("$set", "{", "lease_until", BCON_DATE_TIME(lease_until), "}");
 	if (!mongoc_collection_update_one(sessions, filter, update, NULL, NULL, &berr))
-		ret = catalog_db_error(err, "renewing the playback session", &berr);
+		ret = catalog_db_error(c, err, "renewing the playback session", &berr);
 	else
 		out->lease_until = lease_until;
 out:
@@ -408,13 +408,33 @@ int playback_session_stop(kino_catalog_t *c, const kino_user_t *user, const char
 	int ret;
 
 	*why = PLAYBACK_REFUSED_NONE;
-	ret = session_get(sessions, user, id, &s, &found, err);
+	ret = session_get(c, sessions, user, id, &s, &found, err);
 	if (ret == 0 && !found)
 		*why = PLAYBACK_REFUSED_UNKNOWN;
 	else if (ret == 0)
-		ret = session_end(sessions, slots, &s, catalog_now_ms(), err);
+		ret = session_end(c, sessions, slots, &s, catalog_now_ms(), err);
 	mongoc_collection_destroy(sessions);
 	mongoc_collection_destroy(slots);
+	kino_db_client_push(c->db, client);
+	return ret;
+}
+
+int kino_catalog_active_streams(kino_catalog_t *c, long long *out, kino_error_t *err)
+{
+	mongoc_client_t *client = kino_db_client_pop(c->db);
+	mongoc_collection_t *coll = catalog_collection(c, client, "playback_sessions");
+	bson_t *filter = BCON_NEW("ended", BCON_BOOL(false), "lease_until", "{", "$gt",
+				  BCON_DATE_TIME(catalog_now_ms()), "}");
+	bson_error_t berr;
+	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr);
+	int ret = 0;
+
+	if (n < 0)
+		ret = catalog_db_error(c, err, "counting active streams", &berr);
+	else
+		*out = n;
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
 	kino_db_client_push(c->db, client);
 	return ret;
 }

@@ -56,4 +56,9 @@ int kino_catalog_ensure_indexes(kino_catalog_t *c, struct kino_error *err);
  * routes borrow c. */
 size_t kino_catalog_routes(kino_catalog_t *c, kino_http_route_t *out, size_t max);
 
+/* The playback sessions live now (not stopped, lease not lapsed): the
+ * active streams of /metrics. Blocking. */
+int kino_catalog_active_streams(kino_catalog_t *c, long long *out /* OUT */,
+				struct kino_error *err);
+
 #endif
