@@ -249,38 +249,17 @@ int tenv_http(const char *method, const char *url, const char *body,
 int tenv_http_ex(const char *method, const char *url, const char *const *headers,
 		 const char *body, char **resp_body)
 {
-	CURL *curl = curl_easy_init();
-	struct curl_slist *list = NULL;
-	buf_t b = {0};
-	long status = 0;
+	tenv_response_t r;
+	int status;
 
-	CHECK(curl != NULL);
-	for (const char *const *h = headers; h && *h; h++)
-		list = curl_slist_append(list, *h);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	tenv_http_full(method, url, headers, body, &r);
+	status = r.status;
+	if (resp_body != NULL) {
+		*resp_body = r.body;
+		r.body = NULL;
 	}
-	if (curl_easy_perform(curl) == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(curl);
-	curl_slist_free_all(list);
-	if (resp_body != NULL)
-		*resp_body = b.data ? b.data : strdup("");
-	else
-		free(b.data);
-	return (int)status;
+	tenv_response_free(&r);
+	return status;
 }
 
 int tenv_http_get(const char *url, char **resp_body)
