@@ -32,9 +32,11 @@
 #include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORK_QUEUE_MAX 1024
+#define DRAIN_MS 10000 /* how long a stopping server lets answers finish */
 #define BODY_CHUNK (64 * 1024)
 
 struct kino_http_server {
@@ -54,6 +56,8 @@ struct kino_http_server {
 	pthread_t loop_tid; /* set by the loop thread itself */
 	atomic_bool loop_running;
 	atomic_bool loop_stop;
+	atomic_bool draining;  /* stopping: new requests get 503 */
+	atomic_int in_flight;  /* requests not yet fully answered */
 
 	pthread_t *workers;
 	int nworkers;
@@ -363,6 +367,7 @@ static int on_request(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 		return -1;
 	req->wsi = wsi;
 	pss->req = req;
+	atomic_fetch_add(&srv->in_flight, 1);
 	snprintf(req->method, sizeof(req->method), "%s",
 		 m >= 0 && m < (int)(sizeof(method_names) / sizeof(method_names[0])) &&
 				 method_names[m] ? method_names[m] : "UNKNOWN");
@@ -377,6 +382,12 @@ static int on_request(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 
 	req->route = http_route_match(srv->routes, srv->nroutes, req, &path_matched);
 	req->stats_index = req->route ? (int)(req->route - srv->routes) : (int)srv->nroutes;
+	if (atomic_load(&srv->draining)) {
+		pss->close_after = true;
+		kino_http_response_header(req, "Retry-After", "1");
+		refuse_as(req, 503, "shutting_down", "the server is stopping; retry shortly");
+		return 0;
+	}
 	if (req->route == NULL) {
 		if (path_matched)
 			refuse_as(req, 405, "method_not_allowed",
@@ -483,6 +494,7 @@ static void finish(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 	pss->req = NULL;
 	req->wsi = NULL;
 	http_request_unref(req); /* the connection's reference */
+	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
 /* Sends what the socket takes of a file answer with sendfile(2): no copy
@@ -608,9 +620,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
 		return on_writeable(srv, wsi, pss);
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pss != NULL && pss->req != NULL) {
+			/* The client left before its answer was written. */
 			pss->req->wsi = NULL;
 			http_request_unref(pss->req);
 			pss->req = NULL;
+			atomic_fetch_sub(&srv->in_flight, 1);
 		}
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -672,6 +686,8 @@ kino_http_server_t *kino_http_server_new(const kino_http_config_t *cfg,
 	pthread_cond_init(&srv->work_cv, NULL);
 	atomic_init(&srv->loop_stop, false);
 	atomic_init(&srv->loop_running, false);
+	atomic_init(&srv->draining, false);
+	atomic_init(&srv->in_flight, 0);
 	srv->routes = calloc(nroutes ? nroutes : 1, sizeof(*routes));
 	srv->stats = calloc(nroutes + 1, sizeof(*srv->stats));
 	srv->ws = http_ws_new();
@@ -875,6 +891,15 @@ void kino_http_server_destroy(kino_http_server_t *srv)
 	if (srv == NULL)
 		return;
 	if (srv->loop_started) {
+		/* Drain: answer what is in flight, refuse what comes. */
+		atomic_store(&srv->draining, true);
+		for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < DRAIN_MS; waited += 10) {
+			struct timespec pause = {0, 10 * 1000000L};
+			nanosleep(&pause, NULL);
+		}
+		if (atomic_load(&srv->in_flight) > 0)
+			KINO_LOG_WARN("%s: %d requests still unanswered after %d ms; closing them",
+				      srv->name, atomic_load(&srv->in_flight), DRAIN_MS);
 		atomic_store(&srv->loop_stop, true);
 		lws_cancel_service(srv->ctx);
 		pthread_join(srv->loop, NULL);

@@ -56,6 +56,13 @@ static void big(kino_http_request_t *req, void *ud)
 	free(b);
 }
 
+static void slow(kino_http_request_t *req, void *ud)
+{
+	(void)ud;
+	usleep(800000);
+	kino_http_respond(req, 200, "text/plain", "finished", 8);
+}
+
 static void url(char *out, size_t size, const char *path)
 {
 	snprintf(out, size, "%s%s", base, path);
@@ -185,6 +192,46 @@ static void test_listen_parse(void)
 	CHECK(kino_http_listen_parse("host:12x", &cfg, &err) != 0);
 }
 
+static int slow_status;
+static char *slow_body;
+
+static void *slow_client(void *arg)
+{
+	char u[256];
+
+	(void)arg;
+	url(u, sizeof(u), "/slow");
+	slow_status = tenv_http_get(u, &slow_body);
+	return NULL;
+}
+
+static void *destroyer(void *arg)
+{
+	kino_http_server_destroy(arg);
+	return NULL;
+}
+
+/* Stopping lets an answer in flight finish and refuses new requests. */
+static void test_graceful_stop(kino_http_server_t *srv)
+{
+	pthread_t client, stopper;
+	char u[256], *body;
+
+	pthread_create(&client, NULL, slow_client, NULL);
+	tenv_sleep_ms(150);
+	pthread_create(&stopper, NULL, destroyer, srv);
+	tenv_sleep_ms(150);
+	url(u, sizeof(u), "/hello");
+	CHECK_INT_EQ(tenv_http_get(u, &body), 503);
+	CHECK_CONTAINS(body, "\"code\":\"shutting_down\"");
+	free(body);
+	pthread_join(client, NULL);
+	CHECK_INT_EQ(slow_status, 200);
+	CHECK_STR_EQ(slow_body, "finished");
+	free(slow_body);
+	pthread_join(stopper, NULL);
+}
+
 int main(void)
 {
 	kino_http_config_t cfg = {.host = "127.0.0.1", .port = 0,
@@ -197,12 +244,14 @@ int main(void)
 		 .mode = KINO_HTTP_BLOCKING},
 		{.method = "GET", .pattern = "/big", .handler = big,
 		 .mode = KINO_HTTP_BLOCKING},
+		{.method = "GET", .pattern = "/slow", .handler = slow,
+		 .mode = KINO_HTTP_BLOCKING},
 	};
 	kino_error_t err = {0};
 	kino_http_server_t *srv;
 
 	kino_http_global_init();
-	srv = kino_http_server_new(&cfg, "test", routes, 4, &err);
+	srv = kino_http_server_new(&cfg, "test", routes, 5, &err);
 	CHECK_MSG(srv != NULL, "server: %s", kino_error_message(&err));
 	CHECK_INT_EQ(kino_http_server_start(srv, &err), 0);
 	CHECK(kino_http_server_port(srv) > 0);
@@ -214,6 +263,6 @@ int main(void)
 	RUN_TEST(test_concurrent_requests);
 	RUN_TEST(test_address_in_use);
 	RUN_TEST(test_listen_parse);
-	kino_http_server_destroy(srv);
+	RUN_TEST_ARG(test_graceful_stop, srv); /* destroys the server */
 	return 0;
 }
