@@ -304,4 +304,89 @@ int kino_recsys_eval_popularity(const kino_recsys_interactions_t *train,
 				kino_recsys_eval_stats_t *stats /* OUT, may be NULL */,
 				kino_error_t *err);
 
+/* ---- home rows ------------------------------------------------------------
+ *
+ * The viewer's home screen as ordered rows, composed from candidates the
+ * caller gathers (the catalog the viewer may see, their plays, ALS scores,
+ * similar items, trending scores). The rules live here and nowhere else:
+ *
+ *   1. Continue Watching: titles played to between 5% and 95%, most recent
+ *      first.
+ *   2. Top Picks for You: the ALS scores, best first.
+ *   3. Because You Watched <title>: titles similar to a recent completion
+ *      (one row per seed, up to max_because rows).
+ *   4. Trending Now: the trending scores, best first.
+ *   5. New Releases: the newest titles by release time.
+ *   6. Genre rows, the genres ordered by the viewer's affinity (completion-
+ *      weighted plays), or by trending when the viewer has none.
+ *
+ * Rows are filled in that order and no title appears twice across them; a
+ * title finished (>= 95%) is never recommended again; empty rows are left
+ * out. With no plays and no ALS scores (cold start) the screen is trending,
+ * new releases and genres. Pure: no I/O, any thread. */
+
+#define KINO_HOME_ROW_MAX_ITEMS 40
+
+typedef enum kino_home_row_type {
+	KINO_HOME_CONTINUE_WATCHING = 0,
+	KINO_HOME_TOP_PICKS,
+	KINO_HOME_BECAUSE_YOU_WATCHED,
+	KINO_HOME_TRENDING,
+	KINO_HOME_NEW_RELEASES,
+	KINO_HOME_GENRE,
+} kino_home_row_type_t;
+
+/* A title the viewer may see. Strings borrowed for the call. */
+typedef struct kino_home_title {
+	const char *id;
+	const char *name;
+	const char *const *genres; /* may be NULL when ngenres is 0 */
+	size_t ngenres;
+	int64_t released_at;       /* ms since the epoch; for New Releases */
+} kino_home_title_t;
+
+/* One of the viewer's plays, of titles[title] (an index). */
+typedef struct kino_home_play {
+	size_t title;
+	double completion;       /* 0..1: furthest playhead / duration */
+	int64_t last_played_at;  /* ms since the epoch */
+} kino_home_play_t;
+
+/* Writes up to max indices of titles similar to titles[seed], best first,
+ * into out; returns how many. */
+typedef size_t (*kino_home_similar_fn)(size_t seed, size_t *out, size_t max,
+				       void *userdata);
+
+typedef struct kino_home_input {
+	const kino_home_title_t *titles;
+	size_t ntitles;
+	const kino_home_play_t *plays;  /* any order; several per title allowed */
+	size_t nplays;
+	const float *als_scores;        /* ntitles scores, or NULL (no model) */
+	const double *trending;         /* ntitles scores, or NULL */
+	kino_home_similar_fn similar;   /* may be NULL */
+	void *similar_userdata;
+	size_t row_len;                 /* titles per row, <= KINO_HOME_ROW_MAX_ITEMS */
+	size_t max_because;             /* Because You Watched rows, e.g. 2 */
+	size_t max_genres;              /* genre rows, e.g. 4 */
+} kino_home_input_t;
+
+typedef struct kino_home_row {
+	kino_home_row_type_t type;
+	char title[160];  /* "Because You Watched Big Buck Bunny" */
+	char reason[200]; /* why the viewer sees it */
+	size_t items[KINO_HOME_ROW_MAX_ITEMS]; /* indices into titles */
+	size_t nitems;
+} kino_home_row_t;
+
+/* Composes the rows into rows[0..max_rows) and sets *nrows. KINO_EINVAL for
+ * an inconsistent input (a play of a title out of range, row_len too big). */
+int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows,
+		      size_t max_rows, size_t *nrows /* OUT */,
+		      struct kino_error *err);
+
+/* "continue_watching", "top_picks", "because_you_watched", "trending",
+ * "new_releases", "genre". */
+const char *kino_home_row_type_name(kino_home_row_type_t type);
+
 #endif
