@@ -218,7 +218,8 @@ static int genre_rows(compose_t *c)
 			g[i].weight += w;
 		}
 	}
-	qsort(g, ng, sizeof(*g), genre_cmp);
+	if (ng > 1)
+		qsort(g, ng, sizeof(*g), genre_cmp);
 	for (size_t i = 0, rows = 0; i < ng && rows < c->in->max_genres; i++) {
 		char reason[200];
 		snprintf(reason, sizeof(reason), have_plays && g[i].weight > 0
