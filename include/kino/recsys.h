@@ -304,6 +304,40 @@ int kino_recsys_eval_popularity(const kino_recsys_interactions_t *train,
 				kino_recsys_eval_stats_t *stats /* OUT, may be NULL */,
 				kino_error_t *err);
 
+/* ---- serving a model ----------------------------------------------------
+ *
+ * A model store serves the model file at a path to many threads. A request
+ * takes a reference, uses the model and releases it; a reload reads the
+ * file again when it changed (device, inode, size or modification time) and
+ * swaps the new model in atomically, so requests in flight finish on the
+ * model they started with and the old model is freed when the last of them
+ * releases it: no request is dropped or waits for the load. A file that
+ * fails to load leaves the current model in place. Any thread. */
+
+typedef struct kino_recsys_model_store kino_recsys_model_store_t;
+typedef struct kino_recsys_model_ref kino_recsys_model_ref_t;
+
+/* Serves `path` (copied). A missing file is not an error: the store is
+ * empty until a reload finds one. Another load error is returned. Free
+ * with kino_recsys_model_store_destroy() once every reference is released. */
+kino_recsys_model_store_t *kino_recsys_model_store_new(const char *path,
+							struct kino_error *err);
+void kino_recsys_model_store_destroy(kino_recsys_model_store_t *store);
+
+/* A reference to the current model, or NULL while there is none. */
+kino_recsys_model_ref_t *kino_recsys_model_store_acquire(kino_recsys_model_store_t *store);
+/* The model of a reference; valid until the reference is released. */
+const kino_recsys_model_t *kino_recsys_model_ref_model(const kino_recsys_model_ref_t *ref);
+/* NULL-safe. */
+void kino_recsys_model_store_release(kino_recsys_model_store_t *store,
+				     kino_recsys_model_ref_t *ref);
+
+/* Loads the file again if it changed; *changed says whether a new model is
+ * now served. On a load error the current model stays and err says why. */
+int kino_recsys_model_store_reload(kino_recsys_model_store_t *store,
+				   bool *changed /* OUT, may be NULL */,
+				   struct kino_error *err);
+
 /* ---- home rows ------------------------------------------------------------
  *
  * The viewer's home screen as ordered rows, composed from candidates the
