@@ -30,7 +30,7 @@ static int active_streams(void *userdata, double *value)
 int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 		  kino_error_t *err)
 {
-	char media[4200];
+	char media[4200], master[4300];
 
 	memset(role, 0, sizeof(*role));
 	kino_health_init(&role->health, db, "http");
@@ -45,6 +45,13 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 	role->origin = kino_origin_new(media, role->keys, err);
 	if (role->origin == NULL)
 		goto fail;
+	if (cfg->keys.master[0] != '\0')
+		snprintf(master, sizeof(master), "%s", cfg->keys.master);
+	else
+		snprintf(master, sizeof(master), "%s/keys/master.key", cfg->data_dir);
+	role->protection = kino_protection_new(db, role->keys, media, master, err);
+	if (role->protection == NULL)
+		goto fail;
 	role->catalog = kino_catalog_new(db, role->auth, role->keys, cfg, err);
 	if (role->catalog == NULL)
 		goto fail;
@@ -55,6 +62,7 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 		.health = &role->health,
 		.auth = role->auth,
 		.origin = role->origin,
+		.protection = role->protection,
 		.catalog = role->catalog,
 		.metrics = &role->metrics,
 	};
@@ -71,6 +79,7 @@ void api_role_close(api_role_t *role)
 {
 	kino_http_server_destroy(role->server);
 	kino_catalog_destroy(role->catalog);
+	kino_protection_destroy(role->protection);
 	kino_origin_destroy(role->origin);
 	kino_playback_keyring_destroy(role->keys);
 	kino_auth_destroy(role->auth);

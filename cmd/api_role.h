@@ -21,6 +21,7 @@ typedef struct api_role {
 	kino_auth_t *auth;
 	kino_playback_keyring_t *keys;
 	kino_origin_t *origin;
+	kino_protection_t *protection;
 	kino_catalog_t *catalog;
 	kino_http_server_t *server;
 } api_role_t;

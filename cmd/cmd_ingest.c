@@ -61,6 +61,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		{"ladder", required_argument, NULL, 'l'},
 		{"segment-seconds", required_argument, NULL, 's'},
 		{"subtitle", required_argument, NULL, 'S'},
+		{"protect", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -68,7 +69,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	kino_ingest_rung_t rungs[KINO_INGEST_LADDER_MAX];
 	kino_ingest_result_t *result = NULL;
 	kino_error_t err = {0};
-	char media_root[4200], subtitle[4096], *end;
+	char media_root[4200], subtitle[4096], master_key[4200], *end;
 	bool json = false, tty;
 	int c, ret;
 
@@ -113,6 +114,9 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			opts.subtitle_path = subtitle;
 			break;
 		}
+		case 'P':
+			opts.protect = true;
+			break;
 		case 'h':
 			fputs(kino_cmd_ingest.usage, stdout);
 			return KINO_EXIT_OK;
@@ -140,6 +144,12 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 	snprintf(media_root, sizeof(media_root), "%s/media", cfg->data_dir);
 	opts.media_root = media_root;
+	/* The same master key as the key service: keys.master, or its file. */
+	if (cfg->keys.master[0] != '\0')
+		snprintf(master_key, sizeof(master_key), "%s", cfg->keys.master);
+	else
+		snprintf(master_key, sizeof(master_key), "%s/keys/master.key", cfg->data_dir);
+	opts.master_key = master_key;
 
 	tty = isatty(STDERR_FILENO) && !json;
 	if (tty)
@@ -198,6 +208,10 @@ const kino_command_t kino_cmd_ingest = {
 		 "                         360:800,240:400; never above the source)\n"
 		 "  --segment-seconds N    CMAF segment duration, 1..30 (default 4)\n"
 		 "  --subtitle FILE[:LANG] a sidecar .srt or .vtt (LANG e.g. en)\n"
+		 "  --protect              publish only encrypted media: HLS AES-128\n"
+		 "                         and DASH ClearKey (CENC); the key is kept\n"
+		 "                         wrapped under keys.master (default\n"
+		 "                         <data_dir>/keys/master.key)\n"
 		 "\n"
 		 "Exit status: 0 done, 1 the job failed (reason on stderr), 2 usage.\n",
 	.run = run,

@@ -15,6 +15,8 @@ kino_http_server_t *kino_api_server_new(const kino_config_t *cfg,
 	routes[n++] = kino_health_route(deps->health);
 	routes[n++] = kino_metrics_route(deps->metrics);
 	n += kino_auth_routes(deps->auth, routes + n, MAX_ROUTES - n);
+	/* The key routes live under /media/<token>/ too: they come first. */
+	n += kino_protection_routes(deps->protection, routes + n, MAX_ROUTES - n);
 	n += kino_origin_routes(deps->origin, routes + n, MAX_ROUTES - n);
 	n += kino_catalog_routes(deps->catalog, routes + n, MAX_ROUTES - n);
 	if (deps->nextra > MAX_ROUTES - n) {

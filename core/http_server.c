@@ -439,8 +439,10 @@ static int on_body(struct pss *pss, const void *in, size_t len)
 {
 	kino_http_request_t *req = pss->req;
 
-	if (req == NULL || req->answered)
-		return 0; /* refused already; the rest is drained and dropped */
+	/* Refused already (the rest is drained and dropped), or a body that
+	 * was announced empty: nothing to keep. */
+	if (req == NULL || req->answered || req->body == NULL)
+		return 0;
 	if (req->body_len + len > req->body_cap) {
 		pss->close_after = true;
 		refuse(req, KINO_ETOOBIG, "the request body is longer than its Content-Length");

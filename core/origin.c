@@ -129,6 +129,20 @@ static bool path_ok(const char *path)
 	}
 }
 
+/* Key material is never served, whatever the token: an asset's keys.json
+ * (its wrapped content key, read only by the key service) and any *.key
+ * file. Checked on the last segment, case-insensitively. */
+static bool path_denied(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	return strcasecmp(base, "keys.json") == 0 ||
+	       (n >= 4 && strcasecmp(base + n - 4, ".key") == 0);
+}
+
 /* Opens path beneath the store; symlinks may not lead out of it. */
 static int open_beneath(kino_origin_t *o, const char *path)
 {
@@ -264,6 +278,10 @@ static void serve(kino_http_request_t *req, void *userdata)
 	token[slash - rest] = '\0';
 	if (!path_ok(slash + 1)) {
 		forbidden(req, "the path is not allowed");
+		return;
+	}
+	if (path_denied(slash + 1)) {
+		forbidden(req, "key material is not served");
 		return;
 	}
 	if (kino_playback_token_verify(o->keys, token, slash + 1, (int64_t)time(NULL), NULL,

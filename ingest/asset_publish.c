@@ -150,6 +150,7 @@ char *kino_asset_json_render(const char *asset_id, const char *title,
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
+	const char *hls = p->protection ? "hls/" : "";
 
 	if (f == NULL)
 		return NULL;
@@ -169,18 +170,18 @@ char *kino_asset_json_render(const char *asset_id, const char *title,
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"width\": %d, \"height\": %d, "
 			   "\"fps\": %.3f, \"codecs\": \"%s\", "
 			   "\"bandwidth\": %.0f, \"average_bandwidth\": %.0f, "
-			   "\"segments\": %zu, \"playlist\": \"%s/playlist.m3u8\"}",
+			   "\"segments\": %zu, \"playlist\": \"%s%s/playlist.m3u8\"}",
 			i ? "," : "", v->id, v->width, v->height, v->fps, v->codecs,
 			kino_track_peak_bps(v), kino_track_average_bps(v), v->nseg,
-			v->dir);
+			hls, v->dir);
 	}
 	fputs("\n  ],\n  \"audio\": ", f);
 	if (p->audio != NULL)
 		fprintf(f, "{\"codecs\": \"%s\", \"channels\": %d, "
 			   "\"sample_rate\": %d, \"bandwidth\": %.0f, "
-			   "\"segments\": %zu, \"playlist\": \"%s/playlist.m3u8\"}",
+			   "\"segments\": %zu, \"playlist\": \"%s%s/playlist.m3u8\"}",
 			p->audio->codecs, p->audio->channels, p->audio->sample_rate,
-			kino_track_peak_bps(p->audio), p->audio->nseg, p->audio->dir);
+			kino_track_peak_bps(p->audio), p->audio->nseg, hls, p->audio->dir);
 	else
 		fputs("null", f);
 	fputs(",\n  \"subtitles\": [", f);
@@ -192,6 +193,12 @@ char *kino_asset_json_render(const char *asset_id, const char *title,
 		fprintf(f, ", \"vtt\": \"%s\", \"playlist\": \"%s\"}", p->subs[i].vtt,
 			p->subs[i].playlist);
 	}
-	fputs("\n  ]\n}\n", f);
+	fputs("\n  ]", f);
+	/* Which protection, never a key: the key service reads keys.json. */
+	if (p->protection != NULL)
+		fprintf(f, ",\n  \"protection\": {\"scheme\": \"cenc\", \"default_kid\": \"%s\", "
+			   "\"hls\": \"AES-128\", \"key_systems\": [\"aes128\", \"clearkey\"]}",
+			p->protection->default_kid);
+	fputs("\n}\n", f);
 	return kino_memstream_finish(f, &buf);
 }

@@ -79,6 +79,7 @@ static int encode_fifo(kino_audio_encoder_t *a, bool flush, kino_error_t *err)
 
 int kino_audio_encoder_new(const char *dir, const AVFrame *first,
 			   double segment_seconds, double offset_seconds,
+			   const kino_protection_asset_key_t *key,
 			   kino_track_summary_t *summary,
 			   kino_audio_encoder_t **out, kino_error_t *err)
 {
@@ -89,8 +90,6 @@ int kino_audio_encoder_new(const char *dir, const AVFrame *first,
 	AVCodecParameters *par = NULL;
 	int rate = (first->sample_rate == 44100 || first->sample_rate == 48000)
 			   ? first->sample_rate : 48000;
-	char path[4200];
-
 	*out = NULL;
 	if (codec == NULL)
 		return kino_error_set(err, KINO_EUNSUPPORTED, "audio: no AAC encoder");
@@ -167,9 +166,8 @@ int kino_audio_encoder_new(const char *dir, const AVFrame *first,
 	summary->channels = 2;
 	summary->sample_rate = rate;
 	avcodec_parameters_from_context(par, a->enc);
-	snprintf(path, sizeof(path), "%s/audio", dir);
-	ret = kino_cmaf_writer_new(path, par, &a->enc->time_base, segment_seconds,
-				   offset_seconds, summary, &a->writer, err);
+	ret = kino_cmaf_writer_new(dir, "audio", par, &a->enc->time_base, segment_seconds,
+				   offset_seconds, key, summary, &a->writer, err);
 	if (ret < 0)
 		goto out;
 	*out = a;

@@ -12,10 +12,19 @@
  * multiple of the segment duration; the video pipeline forces an IDR
  * exactly there in every rendition, so all renditions cut at the same
  * presentation times. Durations and sizes are recorded in the track
- * summary for the manifests. */
+ * summary for the manifests.
+ *
+ * A protected track (prot != NULL) never reaches the disk in the clear:
+ * each file is collected in memory and written twice, transformed by
+ * core's protection module: hls/<rel>/ gets the init segment as it is (it
+ * holds no media) and each media segment whole in AES-128-CBC, IV = its
+ * media sequence number; dash/<rel>/ gets the init segment and segments
+ * with Common Encryption ('cenc'). The summary records the larger of the
+ * two sizes of each segment, so both manifests' bandwidths hold. */
 #define KINO_LOG_MODULE "ingest"
 #include "ingest_internal.h"
 #include "kino/log.h"
+#include "kino/protection.h"
 
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
@@ -46,6 +55,13 @@ struct kino_cmaf_writer {
 	int64_t next_cut;         /* in_tb */
 	bool seg_open;
 	kino_track_summary_t *summary;
+	/* protected tracks */
+	const kino_protection_asset_key_t *key; /* borrowed; NULL: clear */
+	int nal_length_size;      /* 4 for H.264 (subsamples), 0 for audio */
+	char hls_dir[4200], dash_dir[4200], name[32];
+	bool capturing;           /* the current file collects into mem */
+	uint8_t *mem;
+	size_t mem_len, mem_cap;
 };
 
 static int io_write(void *opaque, uint8_t *buf, int size)
@@ -55,6 +71,31 @@ static int io_write(void *opaque, uint8_t *buf, int size)
 
 	if (w->write_errno != 0)
 		return AVERROR(w->write_errno);
+	if (w->capturing) {
+		if (w->mem_len + (size_t)size > w->mem_cap) {
+			size_t cap = w->mem_cap ? w->mem_cap : 1 << 20;
+			uint8_t *m;
+			while (cap < w->mem_len + (size_t)size)
+				cap *= 2;
+			/* Not realloc: the old block holds clear media, wipe it. */
+			m = malloc(cap);
+			if (m == NULL) {
+				w->write_errno = ENOMEM;
+				return AVERROR(ENOMEM);
+			}
+			if (w->mem != NULL) {
+				memcpy(m, w->mem, w->mem_len);
+				explicit_bzero(w->mem, w->mem_cap);
+				free(w->mem);
+			}
+			w->mem = m;
+			w->mem_cap = cap;
+		}
+		memcpy(w->mem + w->mem_len, buf, (size_t)size);
+		w->mem_len += (size_t)size;
+		w->file_bytes += size;
+		return size;
+	}
 	if (w->fd < 0)
 		return size;
 	while (left > 0) {
@@ -85,6 +126,14 @@ static int fail_io(kino_cmaf_writer_t *w, int averr, const char *what,
 
 static int file_open(kino_cmaf_writer_t *w, const char *name, kino_error_t *err)
 {
+	if (w->key != NULL) {
+		snprintf(w->name, sizeof(w->name), "%s", name);
+		snprintf(w->path, sizeof(w->path), "%s/%s", w->hls_dir, name);
+		w->capturing = true;
+		w->mem_len = 0;
+		w->file_bytes = 0;
+		return 0;
+	}
 	snprintf(w->path, sizeof(w->path), "%s/%s", w->dir, name);
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	w->file_bytes = 0;
@@ -94,11 +143,56 @@ static int file_open(kino_cmaf_writer_t *w, const char *name, kino_error_t *err)
 	return 0;
 }
 
+/* Writes the collected file transformed for HLS and for DASH. */
+static int protected_close(kino_cmaf_writer_t *w, kino_error_t *err)
+{
+	uint8_t *hls = NULL, *dash = NULL;
+	size_t hls_len = 0, dash_len = 0;
+	char path[4300];
+	int ret;
+
+	w->capturing = false;
+	if (w->write_errno != 0)
+		return fail_io(w, 0, "write", err);
+	if (w->seg_number == 0) {
+		ret = kino_protection_cenc_init_rewrite(w->key, w->mem, w->mem_len, &dash,
+							&dash_len, err);
+	} else {
+		ret = kino_protection_hls_segment_encrypt(w->key->key, (uint64_t)w->seg_number,
+							  w->mem, w->mem_len, &hls, &hls_len, err);
+		if (ret == 0)
+			ret = kino_protection_cenc_segment_encrypt(w->key, w->nal_length_size,
+								   w->mem, w->mem_len, &dash,
+								   &dash_len, err);
+	}
+	if (ret < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s", w->hls_dir, w->name);
+	ret = hls ? kino_asset_file_write(path, hls, hls_len, err)
+		  : kino_asset_file_write(path, w->mem, w->mem_len, err);
+	if (ret < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s", w->dash_dir, w->name);
+	ret = kino_asset_file_write(path, dash, dash_len, err);
+	if (ret < 0)
+		goto out;
+	w->file_bytes = (int64_t)(hls ? (hls_len > dash_len ? hls_len : dash_len) : dash_len);
+out:
+	free(hls);
+	free(dash);
+	/* The clear bytes of a protected track live only here. */
+	explicit_bzero(w->mem, w->mem_len);
+	w->mem_len = 0;
+	return ret;
+}
+
 static int file_close(kino_cmaf_writer_t *w, kino_error_t *err)
 {
 	int fd = w->fd;
 
 	avio_flush(w->oc->pb);
+	if (w->key != NULL)
+		return protected_close(w, err);
 	w->fd = -1;
 	if (w->write_errno != 0) {
 		close(fd);
@@ -130,9 +224,11 @@ static int segment_end(kino_cmaf_writer_t *w, int64_t next_start,
 	return 0;
 }
 
-int kino_cmaf_writer_new(const char *dir, const AVCodecParameters *codecpar,
+int kino_cmaf_writer_new(const char *root, const char *rel,
+			 const AVCodecParameters *codecpar,
 			 const AVRational *time_base, double segment_seconds,
-			 double offset_seconds, kino_track_summary_t *summary, kino_cmaf_writer_t **out,
+			 double offset_seconds, const kino_protection_asset_key_t *key,
+			 kino_track_summary_t *summary, kino_cmaf_writer_t **out,
 			 kino_error_t *err)
 {
 	int ret = 0, averr;
@@ -145,14 +241,24 @@ int kino_cmaf_writer_new(const char *dir, const AVCodecParameters *codecpar,
 	if (w == NULL)
 		return kino_error_set(err, KINO_ENOMEM, "cmaf: out of memory");
 	w->fd = -1;
-	snprintf(w->dir, sizeof(w->dir), "%s", dir);
+	snprintf(w->dir, sizeof(w->dir), "%s/%s", root, rel);
 	w->in_tb = *time_base;
 	w->offset = llround(offset_seconds / av_q2d(*time_base));
 	w->segment_seconds = segment_seconds;
 	w->summary = summary;
 	w->end_pts = AV_NOPTS_VALUE;
 
-	ret = kino_asset_mkdirs(dir, err);
+	if (key != NULL) {
+		w->key = key;
+		w->nal_length_size = codecpar->codec_id == AV_CODEC_ID_H264 ? 4 : 0;
+		snprintf(w->hls_dir, sizeof(w->hls_dir), "%s/hls/%s", root, rel);
+		snprintf(w->dash_dir, sizeof(w->dash_dir), "%s/dash/%s", root, rel);
+		ret = kino_asset_mkdirs(w->hls_dir, err);
+		if (ret == 0)
+			ret = kino_asset_mkdirs(w->dash_dir, err);
+	} else {
+		ret = kino_asset_mkdirs(w->dir, err);
+	}
 	if (ret < 0)
 		goto out;
 	averr = avformat_alloc_output_context2(&w->oc, NULL, "mp4", NULL);
@@ -300,6 +406,10 @@ void kino_cmaf_writer_destroy(kino_cmaf_writer_t **wp)
 			avio_context_free(&w->oc->pb);
 		}
 		avformat_free_context(w->oc);
+	}
+	if (w->mem != NULL) {
+		explicit_bzero(w->mem, w->mem_cap);
+		free(w->mem);
 	}
 	free(w);
 	*wp = NULL;

@@ -9,7 +9,13 @@
  * with @r, so a player's timeline matches the media exactly, also for the
  * short last segment. @bandwidth is the peak segment rate: 23009-1 5.3.5.2
  * asks for the rate that lets a client with that bandwidth play without
- * stalling after minBufferTime. Pure text, no libav. */
+ * stalling after minBufferTime. Pure text, no libav.
+ *
+ * A protected package's tracks live under dash/ and each media
+ * AdaptationSet says how they are protected: the 'cenc' scheme with
+ * cenc:default_KID (urn:mpeg:dash:mp4protection:2011), and the W3C
+ * ClearKey system (e2719d58-...) with dashif:Laurl, the licence route,
+ * relative to the MPD so that it carries the playback token. */
 #include "ingest_internal.h"
 
 #include <math.h>
@@ -44,16 +50,30 @@ static void frame_rate(FILE *f, double fps)
 		fprintf(f, "%ld/1000", milli);
 }
 
-static void segment_template(FILE *f, const kino_track_summary_t *t)
+static void content_protection(FILE *f, const kino_package_t *p)
+{
+	if (p->protection == NULL)
+		return;
+	fprintf(f,
+		"      <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" "
+		"value=\"cenc\" cenc:default_KID=\"%s\"/>\n"
+		"      <ContentProtection schemeIdUri=\"urn:uuid:e2719d58-a985-b3c9-781a-"
+		"b030af78d30e\" value=\"ClearKey1.0\">\n"
+		"        <dashif:Laurl>key/clearkey</dashif:Laurl>\n"
+		"      </ContentProtection>\n",
+		p->protection->default_kid);
+}
+
+static void segment_template(FILE *f, const kino_track_summary_t *t, const char *prefix)
 {
 	int64_t start = t->first_pts;
 
 	fprintf(f,
 		"        <SegmentTemplate timescale=\"%lld\" "
 		"presentationTimeOffset=\"%lld\" startNumber=\"1\" "
-		"initialization=\"%s/init.mp4\" media=\"%s/seg-$Number%%05d$.m4s\">\n"
+		"initialization=\"%s%s/init.mp4\" media=\"%s%s/seg-$Number%%05d$.m4s\">\n"
 		"          <SegmentTimeline>\n",
-		(long long)t->timescale, (long long)t->pto, t->dir, t->dir);
+		(long long)t->timescale, (long long)t->pto, prefix, t->dir, prefix, t->dir);
 	for (size_t i = 0; i < t->nseg;) {
 		size_t run = 1;
 		while (i + run < t->nseg && t->seg_duration[i + run] == t->seg_duration[i])
@@ -75,12 +95,15 @@ char *kino_dash_mpd_render(const kino_package_t *p, const char *title)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	int maxw = 0, maxh = 0;
+	const char *prefix = p->protection ? "dash/" : "";
 
 	if (f == NULL)
 		return NULL;
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	      "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
-	      "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" "
+	      "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" ", f);
+	if (p->protection != NULL)
+		fputs("xmlns:cenc=\"urn:mpeg:cenc:2013\" xmlns:dashif=\"https://dashif.org/CPS\" ", f);
+	fputs("profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" "
 	      "mediaPresentationDuration=\"", f);
 	iso_duration(f, p->duration);
 	fputs("\" minBufferTime=\"", f);
@@ -99,6 +122,7 @@ char *kino_dash_mpd_render(const kino_package_t *p, const char *title)
 		   "mimeType=\"video/mp4\" segmentAlignment=\"true\" "
 		   "startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\">\n",
 		maxw, maxh);
+	content_protection(f, p);
 	for (size_t i = 0; i < p->nvideo; i++) {
 		const kino_track_summary_t *v = &p->video[i];
 		fprintf(f, "      <Representation id=\"%s\" bandwidth=\"%.0f\" "
@@ -108,24 +132,25 @@ char *kino_dash_mpd_render(const kino_package_t *p, const char *title)
 			v->height);
 		frame_rate(f, v->fps);
 		fputs("\">\n", f);
-		segment_template(f, v);
+		segment_template(f, v, prefix);
 		fputs("      </Representation>\n", f);
 	}
 	fputs("    </AdaptationSet>\n", f);
 
 	if (p->audio != NULL) {
 		const kino_track_summary_t *a = p->audio;
-		fprintf(f,
-			"    <AdaptationSet id=\"1\" contentType=\"audio\" "
+		fputs("    <AdaptationSet id=\"1\" contentType=\"audio\" "
 			"mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" "
-			"startWithSAP=\"1\">\n"
+			"startWithSAP=\"1\">\n", f);
+		content_protection(f, p);
+		fprintf(f,
 			"      <Representation id=\"%s\" bandwidth=\"%.0f\" codecs=\"%s\" "
 			"audioSamplingRate=\"%d\">\n"
 			"        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:"
 			"23003:3:audio_channel_configuration:2011\" value=\"%d\"/>\n",
 			a->id, ceil(kino_track_peak_bps(a)), a->codecs, a->sample_rate,
 			a->channels);
-		segment_template(f, a);
+		segment_template(f, a, prefix);
 		fputs("      </Representation>\n    </AdaptationSet>\n", f);
 	}
 	for (size_t i = 0; i < p->nsubs; i++) {

@@ -12,7 +12,13 @@
  * Media playlists: EXT-X-TARGETDURATION is the largest EXTINF rounded to
  * the nearest integer (4.3.3.1), EXT-X-PLAYLIST-TYPE:VOD, EXT-X-MAP for
  * the init segment, EXT-X-INDEPENDENT-SEGMENTS since every segment starts
- * with an IDR, and EXT-X-ENDLIST. Pure text, no libav. */
+ * with an IDR, and EXT-X-ENDLIST. Pure text, no libav.
+ *
+ * A protected package's tracks live under hls/ (the master points there)
+ * and their playlists carry EXT-X-KEY:METHOD=AES-128 after EXT-X-MAP, so
+ * the init segment, which holds no media, stays clear (RFC 8216 4.3.2.4:
+ * a key applies to the EXT-X-MAPs that follow it). No IV attribute: the
+ * IV of each segment is its media sequence number (5.2). */
 #include "ingest_internal.h"
 
 #include <math.h>
@@ -38,8 +44,8 @@ char *kino_hls_master_render(const kino_package_t *p)
 		fprintf(f,
 			"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"" AUDIO_GROUP "\","
 			"NAME=\"Main\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,"
-			"CHANNELS=\"%d\",URI=\"%s/playlist.m3u8\"\n",
-			p->audio->channels, p->audio->dir);
+			"CHANNELS=\"%d\",URI=\"%s%s/playlist.m3u8\"\n",
+			p->audio->channels, p->protection ? "hls/" : "", p->audio->dir);
 	}
 	for (size_t i = 0; i < p->nsubs; i++)
 		fprintf(f,
@@ -63,12 +69,13 @@ char *kino_hls_master_render(const kino_package_t *p)
 			fprintf(f, ",AUDIO=\"" AUDIO_GROUP "\"");
 		if (p->nsubs > 0)
 			fprintf(f, ",SUBTITLES=\"" SUBS_GROUP "\"");
-		fprintf(f, "\n%s/playlist.m3u8\n", v->dir);
+		fprintf(f, "\n%s%s/playlist.m3u8\n", p->protection ? "hls/" : "", v->dir);
 	}
 	return kino_memstream_finish(f, &buf);
 }
 
-char *kino_hls_media_render(const kino_track_summary_t *t)
+/* key_uri: NULL for a clear track. */
+static char *media_render(const kino_track_summary_t *t, const char *key_uri)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -87,11 +94,31 @@ char *kino_hls_media_render(const kino_track_summary_t *t)
 		   "#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
 		   "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n",
 		target);
+	if (key_uri != NULL)
+		fprintf(f, "#EXT-X-KEY:METHOD=AES-128,URI=\"%s\"\n", key_uri);
 	for (size_t i = 0; i < t->nseg; i++)
 		fprintf(f, "#EXTINF:%.6f,\nseg-%05zu.m4s\n",
 			(double)t->seg_duration[i] / (double)t->timescale, i + 1);
 	fprintf(f, "#EXT-X-ENDLIST\n");
 	return kino_memstream_finish(f, &buf);
+}
+
+char *kino_hls_media_render(const kino_track_summary_t *t)
+{
+	return media_render(t, NULL);
+}
+
+char *kino_hls_media_render_aes128(const kino_track_summary_t *t)
+{
+	char uri[256] = "../"; /* out of hls/ */
+	size_t len = 3;
+
+	/* One more "../" per segment of the track's dir ("video/480p": 2). */
+	for (const char *c = t->dir; *c && len + 3 < sizeof(uri); c++)
+		if (c == t->dir || c[-1] == '/')
+			len += (size_t)snprintf(uri + len, sizeof(uri) - len, "../");
+	snprintf(uri + len, sizeof(uri) - len, "key/aes128");
+	return media_render(t, uri);
 }
 
 char *kino_hls_subtitle_render(const kino_subtitle_summary_t *s, double duration)

@@ -10,6 +10,7 @@
 
 #include "kino/error.h"
 #include "kino/ingest.h"
+#include "kino/protection.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,6 +46,12 @@ typedef struct kino_subtitle_summary {
 	char playlist[64];    /* relative: "subtitles/en.m3u8" */
 } kino_subtitle_summary_t;
 
+/* A protected package: HLS tracks under hls/, DASH tracks under dash/
+ * (docs/protection.md). */
+typedef struct kino_package_protection {
+	char default_kid[37];         /* the KID as UUID text, for the MPD */
+} kino_package_protection_t;
+
 typedef struct kino_package {
 	kino_track_summary_t *video;  /* nvideo entries, largest first */
 	size_t nvideo;
@@ -53,6 +60,7 @@ typedef struct kino_package {
 	size_t nsubs;
 	double duration;              /* seconds, of the packaged media */
 	double segment_seconds;       /* the target */
+	const kino_package_protection_t *protection; /* NULL: clear */
 } kino_package_t;
 
 /* Appends one segment; KINO_ENOMEM on failure. */
@@ -72,6 +80,10 @@ char *kino_memstream_finish(FILE *f, char **buf);
  * or NULL when out of memory. Pure functions of the package. */
 char *kino_hls_master_render(const kino_package_t *p);
 char *kino_hls_media_render(const kino_track_summary_t *t);
+/* The media playlist of a protected track, which sits in hls/<t->dir>/:
+ * EXT-X-KEY METHOD=AES-128 after EXT-X-MAP (the init segment is clear),
+ * its URI relative, up to the asset's key/aes128 route. */
+char *kino_hls_media_render_aes128(const kino_track_summary_t *t);
 char *kino_hls_subtitle_render(const kino_subtitle_summary_t *s,
 			       double duration);
 char *kino_dash_mpd_render(const kino_package_t *p, const char *title);
@@ -137,17 +149,22 @@ struct AVFrame *kino_picture_scaler_run(kino_picture_scaler_t *s,
 					const struct AVFrame *src,
 					kino_error_t *err);
 
-/* Writes one CMAF track: init.mp4 then seg-00001.m4s, ... in dir, cutting
- * a new segment at the first key packet at or after each boundary. */
+/* Writes one CMAF track: init.mp4 then seg-00001.m4s, ... in root/rel,
+ * cutting a new segment at the first key packet at or after each
+ * boundary. */
 typedef struct kino_cmaf_writer kino_cmaf_writer_t;
 /* codecpar and time_base describe the encoder's output (borrowed for the
  * call); summary is borrowed until destroy and receives each segment.
  * offset_seconds is added to every timestamp (see transcode_pipeline.c:
- * it keeps decode times non-negative without edit lists). */
-int kino_cmaf_writer_new(const char *dir,
+ * it keeps decode times non-negative without edit lists). With a key
+ * (borrowed until destroy) the track is protected: nothing goes to
+ * root/rel, the files go to root/hls/rel (AES-128) and root/dash/rel
+ * (CENC) instead; see cmaf_writer.c. */
+int kino_cmaf_writer_new(const char *root, const char *rel,
 			 const struct AVCodecParameters *codecpar,
 			 const struct AVRational *time_base,
 			 double segment_seconds, double offset_seconds,
+			 const kino_protection_asset_key_t *key,
 			 kino_track_summary_t *summary,
 			 kino_cmaf_writer_t **out, kino_error_t *err);
 /* Takes the packet's data (the packet is left blank); timestamps in the
@@ -170,6 +187,7 @@ typedef struct kino_video_encoder_config {
 	double offset_seconds;      /* presentation offset, see cmaf writer */
 	int x264_threads;
 	kino_track_summary_t *summary; /* borrowed until destroy */
+	const kino_protection_asset_key_t *key; /* NULL: clear; borrowed */
 } kino_video_encoder_config_t;
 int kino_video_encoder_start(const kino_video_encoder_config_t *cfg,
 			     kino_video_encoder_t **out, kino_error_t *err);
@@ -187,6 +205,7 @@ void kino_video_encoder_destroy(kino_video_encoder_t **e);
 typedef struct kino_audio_encoder kino_audio_encoder_t;
 int kino_audio_encoder_new(const char *dir, const struct AVFrame *first,
 			   double segment_seconds, double offset_seconds,
+			   const kino_protection_asset_key_t *key,
 			   kino_track_summary_t *summary,
 			   kino_audio_encoder_t **out, kino_error_t *err);
 /* frame's pts is in 1/sample_rate units of the source; borrowed. NULL

@@ -21,7 +21,12 @@
  * says why), so audio and video stay in sync without edit lists.
  *
  * Everything is written into <media_root>/.tmp-<id>/, and renamed into
- * place only when every step succeeded; any failure removes the tree. */
+ * place only when every step succeeded; any failure removes the tree.
+ *
+ * A protected job (opts->protect) makes one content key and KID, writes
+ * them wrapped into keys.json first, and hands the key to every CMAF
+ * writer, which writes hls/ and dash/ trees of encrypted files instead of
+ * clear ones (docs/protection.md). */
 #define KINO_LOG_MODULE "ingest"
 #include "ingest_internal.h"
 #include "kino/log.h"
@@ -65,6 +70,8 @@ typedef struct job {
 	char id[17];
 	char tmp[4096];
 	char final[4096];
+	kino_protection_asset_key_t *key;  /* protected jobs; wiped at close */
+	kino_package_protection_t protection;
 
 	AVFormatContext *in;
 	int vidx, aidx;
@@ -218,7 +225,7 @@ static int audio_frame(job_t *j, AVFrame *f, kino_error_t *err)
 		return 0;
 	}
 	if (j->aenc == NULL) {
-		ret = kino_audio_encoder_new(j->tmp, f, j->segment_seconds, j->offset,
+		ret = kino_audio_encoder_new(j->tmp, f, j->segment_seconds, j->offset, j->key,
 					     &j->asum, &j->aenc, err);
 		if (ret < 0)
 			return ret;
@@ -392,6 +399,7 @@ static int start_consumers(job_t *j, kino_error_t *err)
 			.offset_seconds = j->offset,
 			.x264_threads = per,
 			.summary = &j->vsum[i],
+			.key = j->key,
 		};
 		ret = kino_video_encoder_start(&cfg, &j->venc[i], err);
 		if (ret < 0)
@@ -561,18 +569,16 @@ static int write_manifests(job_t *j, kino_package_t *p, kino_error_t *err)
 	p->subs = j->nsubs > 0 ? j->subs : NULL;
 	p->nsubs = j->nsubs;
 	p->segment_seconds = j->segment_seconds;
+	p->protection = j->key ? &j->protection : NULL;
 	p->duration = 0;
 	for (size_t i = 0; i < p->nvideo; i++)
 		p->duration = fmax(p->duration, kino_track_seconds(&p->video[i]));
 
-	for (size_t i = 0; i < p->nvideo; i++) {
-		snprintf(rel, sizeof(rel), "%s/playlist.m3u8", p->video[i].dir);
-		ret = write_text(j, rel, kino_hls_media_render(&p->video[i]), err);
-		if (ret < 0)
-			return ret;
-	}
-	if (p->audio != NULL) {
-		ret = write_text(j, "audio/playlist.m3u8", kino_hls_media_render(p->audio), err);
+	for (size_t i = 0; i < p->nvideo + (p->audio ? 1 : 0); i++) {
+		const kino_track_summary_t *t = i < p->nvideo ? &p->video[i] : p->audio;
+		snprintf(rel, sizeof(rel), "%s%s/playlist.m3u8", j->key ? "hls/" : "", t->dir);
+		ret = write_text(j, rel, j->key ? kino_hls_media_render_aes128(t)
+						: kino_hls_media_render(t), err);
 		if (ret < 0)
 			return ret;
 	}
@@ -615,6 +621,11 @@ static void job_close(job_t *j)
 	avcodec_free_context(&j->vdec);
 	avcodec_free_context(&j->adec);
 	avformat_close_input(&j->in);
+	if (j->key != NULL) {
+		kino_protection_asset_key_wipe(j->key);
+		free(j->key);
+		j->key = NULL;
+	}
 	for (size_t i = 0; i < KINO_INGEST_LADDER_MAX; i++)
 		kino_track_summary_close(&j->vsum[i]);
 	kino_track_summary_close(&j->asum);
@@ -632,6 +643,8 @@ static int check_options(const kino_ingest_options_t *o, kino_error_t *err)
 	if (o->ladder_len > KINO_INGEST_LADDER_MAX)
 		return kino_error_set(err, KINO_EINVAL, "ingest: more than %d rungs",
 				      KINO_INGEST_LADDER_MAX);
+	if (o->protect && (o->master_key == NULL || *o->master_key == '\0'))
+		return kino_error_set(err, KINO_EINVAL, "ingest: protection needs a master key");
 	return 0;
 }
 
@@ -658,6 +671,29 @@ static int job_workdir(job_t *j, kino_error_t *err)
 		j->tmp[0] = '\0'; /* not ours to remove */
 	}
 	return ret;
+}
+
+/* A protected job: a new content key and KID, kept wrapped under the
+ * master key in tmp/keys.json from the start, so that no file of the job
+ * is written without its key being safe. */
+static int job_protect(job_t *j, kino_error_t *err)
+{
+	uint8_t master[KINO_PROTECTION_MASTER_KEY_LEN];
+	int ret;
+
+	j->key = calloc(1, sizeof(*j->key));
+	if (j->key == NULL)
+		return kino_error_set(err, KINO_ENOMEM, "ingest: out of memory");
+	ret = kino_protection_master_key_load(j->opts->master_key, master, err);
+	if (ret == 0)
+		ret = kino_protection_asset_key_new(j->key, err);
+	if (ret == 0)
+		ret = kino_protection_keys_write(j->tmp, master, j->key, err);
+	explicit_bzero(master, sizeof(master));
+	if (ret < 0)
+		return kino_error_prefix(err, "ingest: protection");
+	kino_protection_kid_uuid(j->key->kid, j->protection.default_kid);
+	return 0;
 }
 
 /* A URL source is downloaded into the job's own temporary directory, so
@@ -738,6 +774,11 @@ int kino_ingest_run(const kino_ingest_options_t *opts, kino_ingest_result_t **ou
 	KINO_LOG_INFO("asset %s from '%s': %zu renditions, %.3f s", j->id, opts->input,
 		      j->nrenditions, j->limit);
 
+	if (opts->protect) {
+		ret = job_protect(j, err);
+		if (ret < 0)
+			goto out;
+	}
 	ret = sidecar_subtitles(j, err); /* first: a bad file fails fast */
 	if (ret < 0)
 		goto out;

@@ -193,10 +193,8 @@ int kino_video_encoder_start(const kino_video_encoder_config_t *cfg,
 	}
 	avcodec_parameters_from_context(par, e->enc);
 	{
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/%s", cfg->dir, s->dir);
-		ret = kino_cmaf_writer_new(dir, par, &e->tb, cfg->segment_seconds,
-					   cfg->offset_seconds, s, &e->writer, err);
+		ret = kino_cmaf_writer_new(cfg->dir, s->dir, par, &e->tb, cfg->segment_seconds,
+					   cfg->offset_seconds, cfg->key, s, &e->writer, err);
 		if (ret < 0)
 			goto out;
 	}

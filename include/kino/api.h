@@ -12,6 +12,7 @@
 #include "kino/http.h"
 #include "kino/metrics.h"
 #include "kino/origin.h"
+#include "kino/protection.h"
 
 struct kino_error;
 
@@ -21,6 +22,7 @@ typedef struct kino_api_deps {
 	kino_health_t *health;
 	kino_auth_t *auth;
 	kino_origin_t *origin;
+	kino_protection_t *protection; /* key routes, matched before the origin */
 	kino_catalog_t *catalog; /* titles, entitlement, playback sessions */
 	kino_metrics_t *metrics;
 	const kino_http_route_t *extra; /* modules core does not know (ingest

@@ -26,6 +26,11 @@
 
 struct kino_error;
 
+/* keys.*: content protection (kino/protection.h). */
+typedef struct kino_keys_config {
+	char master[256]; /* keys.master: "" = <data_dir>/keys/master.key */
+} kino_keys_config_t;
+
 typedef struct kino_config {
 	char data_dir[4096];            /* data_dir: var */
 	char config_file[4096];         /* the file read, or "" */
@@ -36,6 +41,7 @@ typedef struct kino_config {
 	kino_auth_config_t auth;        /* auth.* */
 	kino_playback_config_t playback; /* playback.* */
 	kino_jobs_config_t jobs;        /* jobs.*, uploads.*, fetch.* */
+	kino_keys_config_t keys;        /* keys.* */
 } kino_config_t;
 
 /* Fills cfg with the defaults. */

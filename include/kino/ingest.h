@@ -159,6 +159,11 @@ typedef struct kino_ingest_options {
 	void *progress_userdata;
 	const atomic_bool *cancel; /* may be NULL; when it turns true the job
 				    * stops with KINO_ECANCELED */
+	bool protect;             /* publish only encrypted media: HLS AES-128
+				   * and DASH CENC (docs/protection.md) */
+	const char *master_key;   /* with protect: the master key, as for
+				   * kino_protection_master_key_load()
+				   * (base64url, or a path); borrowed */
 } kino_ingest_options_t;
 
 /* Fills opts with the defaults (all NULL/0 except segment_seconds = 4). */

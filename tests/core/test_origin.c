@@ -262,6 +262,29 @@ static void test_tokens(void)
 	expect_refused(p, 404);
 }
 
+/* Key material in the store (a protected asset's keys.json, any *.key) is
+ * refused even with a valid token for its asset. */
+static void test_key_material_refused(void)
+{
+	static const char *names[] = {"keys.json", "KEYS.JSON", "content.key", "720p/x.KEY"};
+	char p[1024];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		tenv_response_t r;
+		snprintf(p, sizeof(p), "%s/media/" ASSET "/%s", dir, names[i]);
+		write_file(p, "KEY-MATERIAL", 12);
+		media(p, sizeof(p), ASSET "/");
+		strncat(p, names[i], sizeof(p) - strlen(p) - 1);
+		get("GET", p, NULL, &r);
+		CHECK_MSG(r.status == 403, "%s: %d", names[i], r.status);
+		CHECK(strstr(r.body, "KEY-MATERIAL") == NULL);
+		tenv_response_free(&r);
+		get("HEAD", p, NULL, &r);
+		CHECK_MSG(r.status == 403, "HEAD %s: %d", names[i], r.status);
+		tenv_response_free(&r);
+	}
+}
+
 static void test_traversal(void)
 {
 	const char *attempts[] = {
@@ -369,6 +392,7 @@ int main(void)
 	RUN_TEST(test_validators);
 	RUN_TEST(test_tokens);
 	RUN_TEST(test_traversal);
+	RUN_TEST(test_key_material_refused);
 	RUN_TEST(test_parallel_downloads);
 
 	kino_http_server_destroy(srv);

@@ -1,0 +1,8 @@
+# Tests of the content-protection module: the key service over HTTP with a
+# FerretDB of its own (integration), and the packaging transforms and keys
+# alone (unit).
+kino_add_test(NAME core_protection SOURCES test_protection.c LABEL integration
+              LIBS kino_core TIMEOUT 120)
+kino_add_test(NAME core_protection_unit SOURCES test_protection_unit.c LABEL unit
+              LIBS kino_core)
+target_include_directories(core_protection_unit PRIVATE ${PROJECT_SOURCE_DIR}/core)
