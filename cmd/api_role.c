@@ -55,9 +55,15 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 	role->catalog = kino_catalog_new(db, role->auth, role->keys, cfg, err);
 	if (role->catalog == NULL)
 		goto fail;
+	role->jobs = kino_jobs_new(db, role->auth, cfg, err);
+	if (role->jobs == NULL)
+		goto fail;
 	kino_metrics_gauge_add(&role->metrics, "kino_active_streams",
 			       "Playback sessions whose stream lease is live.", active_streams,
 			       role->catalog);
+	/* Routes of modules core does not link: copied by the server. */
+	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX];
+	size_t nextra = kino_jobs_routes(role->jobs, extra, KINO_JOBS_ROUTES_MAX);
 	kino_api_deps_t deps = {
 		.health = &role->health,
 		.auth = role->auth,
@@ -65,6 +71,8 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 		.protection = role->protection,
 		.catalog = role->catalog,
 		.metrics = &role->metrics,
+		.extra = extra,
+		.nextra = nextra,
 	};
 	role->server = kino_api_server_new(cfg, &deps, err);
 	if (role->server == NULL)
@@ -78,6 +86,7 @@ fail:
 void api_role_close(api_role_t *role)
 {
 	kino_http_server_destroy(role->server);
+	kino_jobs_destroy(role->jobs);
 	kino_catalog_destroy(role->catalog);
 	kino_protection_destroy(role->protection);
 	kino_origin_destroy(role->origin);

@@ -10,6 +10,7 @@
 #include "kino/config.h"
 #include "kino/db.h"
 #include "kino/health.h"
+#include "kino/jobs.h"
 #include "kino/origin.h"
 #include "kino/playback.h"
 
@@ -23,6 +24,7 @@ typedef struct api_role {
 	kino_origin_t *origin;
 	kino_protection_t *protection;
 	kino_catalog_t *catalog;
+	kino_jobs_t *jobs;         /* uploads and ingest jobs (routes) */
 	kino_http_server_t *server;
 } api_role_t;
 

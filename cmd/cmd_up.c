@@ -22,6 +22,8 @@
 #include "kino/telemetry.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +112,24 @@ static void supervise(void *userdata)
 	sup->started_at = time(NULL);
 }
 
+/* The ingest worker that kino up runs beside the servers: one job at a
+ * time, since a transcode uses every core. */
+typedef struct worker {
+	kino_jobs_t *jobs;
+	atomic_bool stop;
+	pthread_t thread;
+	bool running;
+} worker_t;
+
+static void *worker_main(void *arg)
+{
+	worker_t *w = arg;
+	kino_jobs_worker_options_t opts = {.concurrency = 1, .stop = &w->stop};
+
+	kino_jobs_worker_run(w->jobs, &opts, NULL, NULL);
+	return NULL;
+}
+
 static void print_urls(const kino_config_t *cfg, int http_port, int tel_port,
 		       const char *db_text)
 {
@@ -128,6 +148,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 {
 	kino_http_server_t *tel = NULL;
 	api_role_t api = {0};
+	worker_t worker = {0};
 	supervisor_t sup = {0};
 	kino_db_t *db = NULL;
 	kino_health_t tel_health;
@@ -178,7 +199,8 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			goto fail;
 		}
 		if (kino_auth_ensure_indexes(api.auth, &err) != 0 ||
-		    kino_catalog_ensure_indexes(api.catalog, &err) != 0)
+		    kino_catalog_ensure_indexes(api.catalog, &err) != 0 ||
+		    kino_jobs_ensure_indexes(api.jobs, &err) != 0)
 			goto fail;
 		snprintf(db_text, sizeof(db_text), "%s (embedded %s, data in %s/db)",
 			 uri, strstr(bin, "mongod") ? "mongod" : "FerretDB", cfg->data_dir);
@@ -191,6 +213,13 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	    kino_http_server_start(api.server, &err) != 0 ||
 	    kino_http_server_start(tel, &err) != 0)
 		goto fail;
+	worker.jobs = api.jobs;
+	atomic_init(&worker.stop, false);
+	if (pthread_create(&worker.thread, NULL, worker_main, &worker) != 0) {
+		kino_error_set(&err, KINO_ENOMEM, "cannot start the ingest worker");
+		goto fail;
+	}
+	worker.running = true;
 	print_urls(cfg, kino_http_server_port(api.server), kino_http_server_port(tel), db_text);
 
 	kino_service_wait(500, supervise, &sup);
@@ -199,6 +228,11 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 fail:
 	fprintf(stderr, "kino up: %s\n", kino_error_message(&err));
 out:
+	if (worker.running) {
+		/* A job in progress is handed back, not counted as an attempt. */
+		atomic_store(&worker.stop, true);
+		pthread_join(worker.thread, NULL);
+	}
 	kino_http_server_destroy(tel);
 	api_role_close(&api);
 	kino_db_destroy(db);
@@ -219,7 +253,8 @@ const kino_command_t kino_cmd_up = {
 		 "it first starts an embedded MongoDB-compatible server (FerretDB on SQLite,\n"
 		 "data under data_dir) on mongo.embedded_listen and waits until it answers.\n"
 		 "Then it serves HTTP on http.listen (default 127.0.0.1:8080) and telemetry\n"
-		 "on telemetry.listen (default 127.0.0.1:8081), and prints the URLs.\n"
+		 "on telemetry.listen (default 127.0.0.1:8081), runs an ingest worker for\n"
+		 "uploads and URL jobs, and prints the URLs.\n"
 		 "\n"
 		 "If the embedded database dies, kino restarts it with backoff; /healthz\n"
 		 "answers 503 meanwhile. Ctrl-C or SIGTERM stops everything it started.\n"

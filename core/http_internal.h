@@ -64,6 +64,8 @@ struct kino_http_request {
 	size_t body_len, body_cap, body_limit;
 	int64_t started_us;
 
+	bool dispatched;        /* its handler has been started; loop thread */
+
 	/* The answer, written by the handler, read by the loop. */
 	bool answered;
 	int status;

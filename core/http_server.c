@@ -280,6 +280,11 @@ static void *worker_main(void *arg)
 
 static void dispatch(kino_http_server_t *srv, kino_http_request_t *req)
 {
+	/* lws may report a body's completion for a request already started
+	 * (one announced with Content-Length: 0): start it once. */
+	if (req->dispatched)
+		return;
+	req->dispatched = true;
 	atomic_fetch_add(&req->refs, 1); /* the handler's reference */
 	if (req->route->mode == KINO_HTTP_INLINE) {
 		req->route->handler(req, req->route->userdata);
@@ -610,7 +615,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_BODY:
 		return on_body(pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->req != NULL && !pss->req->answered) {
+		if (pss->req != NULL && !pss->req->answered && !pss->req->dispatched) {
 			if (pss->req->body_len != pss->req->body_cap) {
 				refuse(pss->req, KINO_EINVAL, "the request body ended early");
 				return 0;

@@ -116,6 +116,29 @@ static void test_errors_have_one_shape(void)
 	free(body);
 }
 
+/* A body announced empty is dispatched once, with an empty body. */
+static int empty_posts;
+static void count_empty(kino_http_request_t *req, void *ud)
+{
+	size_t len;
+	(void)ud;
+	kino_http_request_body(req, &len);
+	__atomic_add_fetch(&empty_posts, 1, __ATOMIC_SEQ_CST);
+	usleep(50000); /* still running when lws reports the body complete */
+	kino_http_respond(req, len == 0 ? 200 : 400, "text/plain", "ok", 2);
+}
+
+static void test_empty_body(void)
+{
+	char u[256];
+
+	url(u, sizeof(u), "/empty");
+	for (int i = 0; i < 5; i++)
+		CHECK_INT_EQ(tenv_http_ex("POST", u, (const char *[]){"Content-Length: 0", NULL}, "", NULL), 200);
+	tenv_sleep_ms(100);
+	CHECK_INT_EQ(__atomic_load_n(&empty_posts, __ATOMIC_SEQ_CST), 5);
+}
+
 static void test_body_limit(void)
 {
 	char u[256], *body, *big_body = malloc(5000);
@@ -246,12 +269,14 @@ int main(void)
 		 .mode = KINO_HTTP_BLOCKING},
 		{.method = "GET", .pattern = "/slow", .handler = slow,
 		 .mode = KINO_HTTP_BLOCKING},
+		{.method = "POST", .pattern = "/empty", .handler = count_empty,
+		 .mode = KINO_HTTP_BLOCKING},
 	};
 	kino_error_t err = {0};
 	kino_http_server_t *srv;
 
 	kino_http_global_init();
-	srv = kino_http_server_new(&cfg, "test", routes, 5, &err);
+	srv = kino_http_server_new(&cfg, "test", routes, 6, &err);
 	CHECK_MSG(srv != NULL, "server: %s", kino_error_message(&err));
 	CHECK_INT_EQ(kino_http_server_start(srv, &err), 0);
 	CHECK(kino_http_server_port(srv) > 0);
@@ -259,6 +284,7 @@ int main(void)
 
 	RUN_TEST(test_inline_and_blocking);
 	RUN_TEST(test_errors_have_one_shape);
+	RUN_TEST(test_empty_body);
 	RUN_TEST(test_body_limit);
 	RUN_TEST(test_concurrent_requests);
 	RUN_TEST(test_address_in_use);
