@@ -62,8 +62,11 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 			       "Playback sessions whose stream lease is live.", active_streams,
 			       role->catalog);
 	/* Routes of modules core does not link: copied by the server. */
-	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX];
+	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX + 8];
 	size_t nextra = kino_jobs_routes(role->jobs, extra, KINO_JOBS_ROUTES_MAX);
+	kino_reports_init(&role->reports, db, role->auth);
+	nextra += kino_reports_routes(&role->reports, extra + nextra,
+				      sizeof(extra) / sizeof(extra[0]) - nextra);
 	kino_api_deps_t deps = {
 		.health = &role->health,
 		.auth = role->auth,

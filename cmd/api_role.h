@@ -11,6 +11,7 @@
 #include "kino/db.h"
 #include "kino/health.h"
 #include "kino/jobs.h"
+#include "kino/telemetry.h"
 #include "kino/origin.h"
 #include "kino/playback.h"
 
@@ -25,6 +26,7 @@ typedef struct api_role {
 	kino_protection_t *protection;
 	kino_catalog_t *catalog;
 	kino_jobs_t *jobs;         /* uploads and ingest jobs (routes) */
+	kino_reports_t reports;    /* the analysts' reports (routes) */
 	kino_http_server_t *server;
 } api_role_t;
 

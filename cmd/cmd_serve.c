@@ -76,7 +76,7 @@ static void api_stop(void *state)
 typedef struct telemetry_role {
 	kino_health_t health;
 	kino_metrics_t metrics;
-	kino_http_server_t *server;
+	kino_telemetry_t *telemetry;
 } telemetry_role_t;
 
 static int telemetry_start(void *state, const kino_config_t *cfg, kino_db_t *db,
@@ -86,17 +86,20 @@ static int telemetry_start(void *state, const kino_config_t *cfg, kino_db_t *db,
 
 	kino_health_init(&role->health, db, "telemetry");
 	kino_metrics_init(&role->metrics, db);
-	role->server = kino_telemetry_server_new(cfg, &role->health, &role->metrics, err);
-	*server = role->server;
-	return role->server != NULL ? 0 : err->code;
+	role->telemetry = kino_telemetry_new(cfg, db, &role->health, &role->metrics,
+					     &cfg->telemetry_limits, err);
+	if (role->telemetry == NULL)
+		return err->code;
+	*server = kino_telemetry_server(role->telemetry);
+	return 0;
 }
 
 static void telemetry_stop(void *state)
 {
 	telemetry_role_t *role = state;
 
-	kino_http_server_destroy(role->server);
-	role->server = NULL;
+	kino_telemetry_destroy(role->telemetry);
+	role->telemetry = NULL;
 }
 
 /* kino serve --print-routes: the API role's route table, one

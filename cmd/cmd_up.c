@@ -147,6 +147,7 @@ static void print_urls(const kino_config_t *cfg, int http_port, int tel_port,
 static int run(int argc, char **argv, const kino_config_t *cfg)
 {
 	kino_http_server_t *tel = NULL;
+	kino_telemetry_t *telemetry = NULL;
 	api_role_t api = {0};
 	worker_t worker = {0};
 	supervisor_t sup = {0};
@@ -173,7 +174,9 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	kino_metrics_init(&tel_metrics, db);
 	if (api_role_open(&api, cfg, db, &err) != 0)
 		goto fail;
-	tel = kino_telemetry_server_new(cfg, &tel_health, &tel_metrics, &err);
+	telemetry = kino_telemetry_new(cfg, db, &tel_health, &tel_metrics,
+				       &cfg->telemetry_limits, &err);
+	tel = telemetry ? kino_telemetry_server(telemetry) : NULL;
 	if (tel == NULL)
 		goto fail;
 	lock_fd = lock_data_dir(cfg->data_dir, &err);
@@ -233,7 +236,7 @@ out:
 		atomic_store(&worker.stop, true);
 		pthread_join(worker.thread, NULL);
 	}
-	kino_http_server_destroy(tel);
+	kino_telemetry_destroy(telemetry); /* its server, then its collector */
 	api_role_close(&api);
 	kino_db_destroy(db);
 	kino_dbserver_stop(sup.dbserver);

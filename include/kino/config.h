@@ -20,6 +20,7 @@
 #include "kino/jobs.h"
 #include "kino/log.h"
 #include "kino/playback.h"
+#include "kino/telemetry.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ typedef struct kino_config {
 	kino_playback_config_t playback; /* playback.* */
 	kino_jobs_config_t jobs;        /* jobs.*, uploads.*, fetch.* */
 	kino_keys_config_t keys;        /* keys.* */
+	kino_telemetry_limits_t telemetry_limits; /* telemetry.* collector limits */
 } kino_config_t;
 
 /* Fills cfg with the defaults. */

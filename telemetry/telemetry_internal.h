@@ -1,0 +1,286 @@
+/* The telemetry module's private pieces, shared by its files only:
+ *
+ *   beacon_schema.c   JSON (v1) and CMCD -> a validated beacon_t, and the
+ *                     beacon_t <-> `beacons` document conversions
+ *   beacon_cmcd.c     CMCD (CTA-5004) query-string and JSON forms -> beacon_t
+ *   play_session.c    the sessionizer: folds beacons into play metrics
+ *   collector.c       submit, binding, the writer threads
+ *   bind_table.c      the bounded table of bound sessions
+ *   rate_limit.c      flood protection: a token bucket per client address
+ *   spool.c           the fsync'd append-only spool
+ *   telemetry_store.c everything that speaks libmongoc for the collector
+ *   report.c, report_routes.c   analysts' reports
+ *   telemetry_server.c          POST /v1/beacons, the WebSocket, the role
+ *
+ * Times are Unix milliseconds; "absent" numbers are -1. */
+#ifndef KINO_TELEMETRY_INTERNAL_H
+#define KINO_TELEMETRY_INTERNAL_H
+
+#include "kino/error.h"
+#include "kino/telemetry.h"
+
+#include <bson/bson.h>
+
+#include <pthread.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BEACON_SCHEMA_VERSION 1
+#define BEACON_ID_MAX 64      /* session_id */
+#define BEACON_NAME_MAX 127   /* title_id, asset_id */
+#define BEACON_SHORT_MAX 63   /* device, player name, codes */
+#define SPOOL_SEGMENT_BYTES (4 << 20)
+#define DUPLICATE_KEY 11000
+
+typedef enum beacon_event {
+	EV_SESSION_START = 0,
+	EV_PLAYING,
+	EV_HEARTBEAT,
+	EV_RENDITION_CHANGE,
+	EV_REBUFFER_START,
+	EV_REBUFFER_END,
+	EV_SEEK,
+	EV_PAUSE,
+	EV_RESUME,
+	EV_ERROR,
+	EV_ENDED,
+	EV_SESSION_END,
+	EV_COUNT
+} beacon_event_t;
+
+typedef struct beacon {
+	char session_id[BEACON_ID_MAX + 1];
+	long long seq;
+	int64_t ts;
+	beacon_event_t event;
+	/* session_start (or, on other events, copied from the binding) */
+	char title_id[BEACON_NAME_MAX + 1];
+	char asset_id[BEACON_NAME_MAX + 1];
+	char device[BEACON_SHORT_MAX + 1];
+	char player_name[BEACON_SHORT_MAX + 1];
+	char player_version[BEACON_SHORT_MAX + 1];
+	char viewer_id[BEACON_ID_MAX + 1];
+	char token[KINO_PLAYBACK_TOKEN_MAX];
+	int64_t duration_ms;
+	/* measurements */
+	int64_t playhead_ms, from_ms, bitrate, buffer_ms, dropped_frames;
+	int64_t width, height, player_width, player_height, startup_ms;
+	/* error */
+	char code[BEACON_SHORT_MAX + 1];
+	bool fatal;
+	bool rebuffered;  /* CMCD bs: a stall happened since the last report */
+	bool cmcd;        /* came in as CMCD */
+	bson_t cmcd_keys; /* the CMCD keys as sent (when cmcd) */
+} beacon_t;
+
+void beacon_init(beacon_t *b);
+void beacon_cleanup(beacon_t *b);
+const char *beacon_event_name(beacon_event_t ev);
+bool beacon_event_parse(const char *s, beacon_event_t *out);
+
+/* Checks a v1 JSON beacon (a BSON document read from JSON) at time now.
+ * On error returns KINO_EINVAL and fills res->field/message. b must be
+ * beacon_init()ed. */
+int beacon_from_json(const bson_t *obj, const kino_telemetry_limits_t *lim,
+		     int64_t now_ms, beacon_t *b, kino_beacon_result_t *res);
+
+/* Checks a CMCD beacon: its keys as a BSON document (from JSON, or from
+ * the query-string form by cmcd_parse_text). seq_fallback numbers a beacon
+ * that carries no `sn`. */
+int beacon_from_cmcd(const bson_t *obj, const kino_telemetry_limits_t *lim,
+		     int64_t now_ms, long long seq_fallback, beacon_t *b,
+		     kino_beacon_result_t *res);
+
+/* Fills res->session_id/seq from b and checks the session id's characters
+ * and ts against the limits' window (field "session_id" or "ts"). */
+int beacon_check_identity(beacon_t *b, const kino_telemetry_limits_t *lim,
+			  int64_t now_ms, kino_beacon_result_t *res);
+
+/* Parses one CMCD payload in its text form ("br=3200,sid=\"x\",su") into
+ * doc (initialised by the caller). KINO_EPARSE naming the key otherwise. */
+int cmcd_parse_text(const char *text, size_t len, bson_t *doc,
+		    kino_beacon_result_t *res);
+
+/* The `beacons` document for b (doc initialised by the caller). */
+void beacon_to_doc(const beacon_t *b, int64_t received_ms, bson_t *doc);
+/* Reads a `beacons` document back (for folding). false when it lacks the
+ * identity fields. */
+bool beacon_from_doc(const bson_t *doc, beacon_t *b);
+
+/* ---- the sessionizer ---- */
+
+typedef enum play_phase {
+	PHASE_NONE = 0,  /* no session_start folded yet */
+	PHASE_STARTING,  /* asked to play, no frame yet */
+	PHASE_PLAYING,
+	PHASE_PAUSED,
+	PHASE_REBUFFERING,
+	PHASE_SEEKING,
+	PHASE_ENDED,
+} play_phase_t;
+
+typedef struct play_state {
+	char session_id[BEACON_ID_MAX + 1];
+	char title_id[BEACON_NAME_MAX + 1];
+	char asset_id[BEACON_NAME_MAX + 1];
+	char device[BEACON_SHORT_MAX + 1];
+	char player_name[BEACON_SHORT_MAX + 1];
+	char player_version[BEACON_SHORT_MAX + 1];
+	char viewer_id[BEACON_ID_MAX + 1];
+	play_phase_t phase;
+	play_phase_t before_stall; /* the phase a rebuffer or seek returns to */
+	bool has_start;
+	int64_t start_ts, last_ts;
+	long long last_seq;
+	int64_t beacons;
+	bool played;
+	int64_t startup_ms;   /* -1 until the first frame */
+	int64_t starting_ms, playing_ms, paused_ms, rebuffer_ms, seeking_ms;
+	int rebuffer_count, switches, seeks, errors;
+	bool failed, startup_failed, ended;
+	char failure_code[BEACON_SHORT_MAX + 1];
+	int64_t bitrate, width, height, player_width, player_height;
+	double bitrate_time;  /* sum of bitrate x playing ms */
+	int64_t bitrate_ms;   /* playing ms with a known bitrate */
+	double upscale_time;  /* sum of upscale % x playing ms */
+	int64_t size_ms;      /* playing ms with known player and video sizes */
+	double max_upscale_pct;
+	int64_t furthest_ms, duration_ms, dropped_frames;
+	int64_t last_minute;  /* last minute counted for concurrency */
+} play_state_t;
+
+void play_state_init(play_state_t *p, const char *session_id);
+
+/* Folds one beacon into p. Beacons of one session must come in seq order;
+ * one with seq <= p->last_seq is ignored (a retry). Returns the minute
+ * (Unix ms, floored) in which the viewer became counted for concurrency,
+ * or -1 when b adds no new minute. */
+int64_t play_fold(play_state_t *p, const beacon_t *b);
+
+/* Whether the session ended (session_end, ended, or a fatal error). */
+bool play_is_over(const play_state_t *p);
+
+/* The `plays` document's fields (closed: the session is over). */
+void play_append_metrics(const play_state_t *p, bool closed, int64_t now_ms,
+			 bson_t *doc);
+void play_append_identity(const play_state_t *p, bson_t *doc);
+
+/* ---- the spool ---- */
+
+typedef struct spool spool_t;
+
+/* Opens (creating) dir; counts what earlier runs left. NULL with err. */
+spool_t *spool_open(const char *dir, long long max_bytes, kino_error_t *err);
+void spool_close(spool_t *s);
+/* Appends n documents as lines and fsyncs: all or nothing. KINO_ENOSPC
+ * when they do not fit under max_bytes, KINO_EIO on a write error. */
+int spool_append(spool_t *s, bson_t *const *docs, int n, kino_error_t *err);
+long long spool_bytes(spool_t *s);
+/* Calls fn(docs, n) for the documents of at most max_segments closed
+ * segments, oldest first, in chunks of `chunk`; a segment is deleted once
+ * fn accepted all of it. fn returns 0 to go on, non-zero to stop (the
+ * segment stays). Only one caller at a time replays (others get 0 back at
+ * once). Returns the documents replayed. */
+typedef int (*spool_chunk_fn)(bson_t **docs, int n, void *ud);
+long long spool_replay(spool_t *s, int chunk, int max_segments, spool_chunk_fn fn, void *ud);
+/* Calls fn for every document in the spool now, without removing them
+ * (to rebuild bindings after a restart). */
+void spool_scan(spool_t *s, void (*fn)(const bson_t *doc, void *ud), void *ud);
+
+/* ---- the store ---- */
+
+/* Inserts docs unordered into `beacons`; duplicates of (session_id, seq)
+ * count as success. 0 when the database answered for every document:
+ * each is then stored, except those it refused on their own (refused[i],
+ * n entries, filled by the call). KINO_EDB when the batch failed as a
+ * whole (connection lost, timeout): nothing is known, retry it all. */
+int tel_beacons_insert(kino_db_t *db, bson_t *const *docs, int n, bool *refused,
+			 kino_error_t *err);
+/* Finds the session_start of a session: 0 and b filled, KINO_ENOENT, or
+ * KINO_EDB. */
+int tel_session_start_find(kino_db_t *db, const char *session_id,
+			     beacon_t *b, kino_error_t *err);
+/* Refolds a session from every stored beacon, in seq order. */
+int tel_session_refold(kino_db_t *db, const char *session_id,
+			 play_state_t *p, kino_error_t *err);
+/* Upserts plays documents and $inc's concurrency rollups in one go.
+ * plays[i]/closed[i]: states to write; conc: {key, minute, title, device, n}. */
+typedef struct conc_inc {
+	int64_t minute;
+	char title_id[BEACON_NAME_MAX + 1];
+	char device[BEACON_SHORT_MAX + 1];
+	long long n;
+} conc_inc_t;
+int tel_plays_write(kino_db_t *db, play_state_t *const *plays,
+		      const bool *closed, int nplays, const conc_inc_t *conc,
+		      int nconc, int64_t now_ms, kino_error_t *err);
+/* Session ids of plays left open, idle since before idle_before_ms. */
+int tel_plays_stale(kino_db_t *db, int64_t idle_before_ms, char (*ids)[BEACON_ID_MAX + 1],
+		      int max, int *n, kino_error_t *err);
+
+int64_t telemetry_now_ms(void);
+
+/* FNV-1a of a string (bind_table.c): for the hash tables of the module. */
+uint32_t telemetry_hash(const char *s);
+
+/* ---- the table of bound sessions (bind_table.c) ---- */
+
+typedef struct bind_entry {
+	char sid[BEACON_ID_MAX + 1];
+	char title_id[BEACON_NAME_MAX + 1];
+	char asset_id[BEACON_NAME_MAX + 1];
+	char device[BEACON_SHORT_MAX + 1];
+	int next; /* chain, -1 ends */
+	bool used;
+} bind_entry_t;
+
+typedef struct bind_table {
+	pthread_mutex_t mu;
+	bind_entry_t *e;
+	int *heads;
+	int cap, nheads, clock; /* clock: the slot reused next (oldest first) */
+} bind_table_t;
+
+/* 0, or KINO_ENOMEM. binds_free() is safe on a table that failed to init. */
+int binds_init(bind_table_t *t, int cap);
+void binds_free(bind_table_t *t);
+/* Remembers b's session with b's title, asset and device (replacing the
+ * oldest entry when full). */
+void binds_put(bind_table_t *t, const beacon_t *b);
+/* Copies the binding of b's session into b; false when unknown. */
+bool binds_get(bind_table_t *t, beacon_t *b);
+
+/* ---- flood protection (rate_limit.c) ---- */
+
+typedef struct flood_slot {
+	char client[64];
+	double tokens;
+	int64_t last_ms;
+} flood_slot_t;
+
+typedef struct flood_table {
+	pthread_mutex_t mu;
+	flood_slot_t *slots;
+} flood_table_t;
+
+int flood_init(flood_table_t *t);
+void flood_free(flood_table_t *t);
+/* Takes one token from client's bucket (per_s a second, at most burst);
+ * false when it has none. per_s <= 0 lets everything through. */
+bool flood_allow(flood_table_t *t, int per_s, int burst, const char *client, int64_t now);
+
+/* The collector's max_message limit (collector.c), for its transports. */
+size_t collector_max_message(const kino_telemetry_collector_t *c);
+
+/* A growing text buffer (report.c): oom is set, and the text left as it
+ * was, when memory runs out. */
+typedef struct strbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+} strbuf_t;
+
+void tel_printf(strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,312 @@
+/* Everything the collector says to MongoDB, and the only file of the
+ * collector that speaks libmongoc. Collections:
+ *
+ *   beacons      one document per accepted beacon (docs/telemetry.md),
+ *                unique on (session_id, seq): retries and spool replays
+ *                are no-ops
+ *   plays        one per playback session, _id = session_id, upserted with
+ *                $set/$setOnInsert as beacons arrive, closed at the end
+ *   concurrency  _id "<minute ms>|<title>|<device>", {minute, title_id,
+ *                device, viewers}: $inc upserts, one per viewer-minute
+ *
+ * Uses only what FerretDB v1.24 supports: unordered bulk inserts, upserts
+ * with $set/$setOnInsert/$inc, find with sort/projection, createIndexes.
+ * Blocking: writer threads only. */
+#define KINO_LOG_MODULE "telemetry"
+#include "telemetry_internal.h"
+
+#include "kino/log.h"
+
+#include <mongoc/mongoc.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static int db_fail(kino_db_t *db, kino_error_t *err, const char *what,
+		   const bson_error_t *berr)
+{
+	kino_db_record_error(db);
+	return kino_error_set(err, KINO_EDB, "%s: %s", what, berr->message);
+}
+
+int kino_telemetry_ensure_indexes(kino_db_t *db, kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_database_t *d = mongoc_client_get_database(c, kino_db_name(db));
+	bson_error_t berr;
+	int ret = 0;
+	bson_t *cmds[4];
+
+	/* one index a command: FerretDB v1.24 fails on several at once */
+	cmds[0] = BCON_NEW("createIndexes", BCON_UTF8("beacons"), "indexes", "[",
+			   "{", "key", "{", "session_id", BCON_INT32(1), "seq", BCON_INT32(1), "}",
+			   "name", BCON_UTF8("session_seq_unique"), "unique", BCON_BOOL(true), "}",
+			   "]");
+	cmds[1] = BCON_NEW("createIndexes", BCON_UTF8("plays"), "indexes", "[",
+			   "{", "key", "{", "started_at", BCON_INT32(1), "}",
+			   "name", BCON_UTF8("started_at"), "}", "]");
+	cmds[2] = BCON_NEW("createIndexes", BCON_UTF8("plays"), "indexes", "[",
+			   "{", "key", "{", "closed", BCON_INT32(1), "updated_at", BCON_INT32(1), "}",
+			   "name", BCON_UTF8("closed_updated"), "}", "]");
+	cmds[3] = BCON_NEW("createIndexes", BCON_UTF8("concurrency"), "indexes", "[",
+			   "{", "key", "{", "minute", BCON_INT32(1), "}",
+			   "name", BCON_UTF8("minute"), "}", "]");
+	for (int i = 0; i < 4; i++) {
+		if (ret == 0 && !mongoc_database_write_command_with_opts(d, cmds[i], NULL, NULL, &berr))
+			ret = db_fail(db, err, "creating the telemetry indexes", &berr);
+		bson_destroy(cmds[i]);
+	}
+	mongoc_database_destroy(d);
+	kino_db_client_push(db, c);
+	return ret;
+}
+
+/* Reads a failed bulk insert's reply: true when every one of the n
+ * documents was either inserted or refused on its own (a write error, as
+ * opposed to a lost connection); refused[i] is then set for the documents
+ * refused for another reason than being duplicates. */
+static bool per_document(const bson_t *reply, int n, bool *refused)
+{
+	bson_iter_t it, errs;
+	long long accounted = 0;
+
+	if (bson_iter_init_find(&it, reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it)) {
+		bson_iter_recurse(&it, &errs);
+		if (bson_iter_next(&errs))
+			return false;
+	}
+	if (bson_iter_init_find(&it, reply, "nInserted") && BSON_ITER_HOLDS_NUMBER(&it))
+		accounted = bson_iter_as_int64(&it);
+	if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it))
+		return false;
+	bson_iter_recurse(&it, &errs);
+	while (bson_iter_next(&errs)) {
+		bson_iter_t d;
+		long long idx = -1, code = 0;
+
+		if (!BSON_ITER_HOLDS_DOCUMENT(&errs))
+			return false;
+		bson_iter_recurse(&errs, &d);
+		while (bson_iter_next(&d)) {
+			if (strcmp(bson_iter_key(&d), "index") == 0)
+				idx = bson_iter_as_int64(&d);
+			else if (strcmp(bson_iter_key(&d), "code") == 0)
+				code = bson_iter_as_int64(&d);
+		}
+		if (idx < 0 || idx >= n)
+			return false;
+		if (code != DUPLICATE_KEY)
+			refused[idx] = true;
+		accounted++;
+	}
+	return accounted == n;
+}
+
+int tel_beacons_insert(kino_db_t *db, bson_t *const *docs, int n, bool *refused,
+			 kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, opts);
+	bson_error_t berr;
+	bson_t reply;
+	int ret = 0;
+
+	for (int i = 0; i < n; i++) {
+		refused[i] = false;
+		mongoc_bulk_operation_insert(bulk, docs[i]);
+	}
+	/* A bulk operation runs once; its reply is always destroyed. */
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &berr) && !per_document(&reply, n, refused)) {
+		for (int i = 0; i < n; i++)
+			refused[i] = false;
+		ret = db_fail(db, err, "inserting beacons", &berr);
+	}
+	bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, c);
+	return ret;
+}
+
+int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
+			     kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
+	bson_t *filter = BCON_NEW("session_id", BCON_UTF8(session_id), "event",
+				  BCON_UTF8("session_start"));
+	bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	const bson_t *doc;
+	bson_error_t berr;
+	int ret = KINO_ENOENT;
+
+	if (mongoc_cursor_next(cur, &doc))
+		ret = beacon_from_doc(doc, b) ? 0 : KINO_ENOENT;
+	else if (mongoc_cursor_error(cur, &berr))
+		ret = db_fail(db, err, "looking up a session_start", &berr);
+	if (ret == KINO_ENOENT)
+		kino_error_set(err, KINO_ENOENT, "no session_start for this session");
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, c);
+	return ret;
+}
+
+/* The viewer of a play is the user core issued its playback session to
+ * (playback_sessions.user_id): more trustworthy than what a player says.
+ * Left as it is when core's document is not there. */
+static void viewer_from_playback(kino_db_t *db, mongoc_client_t *c, play_state_t *p)
+{
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db),
+								"playback_sessions");
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(p->session_id));
+	bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "user_id",
+				BCON_INT32(1), "}");
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	const bson_t *doc;
+	bson_iter_t it;
+
+	if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "user_id") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		snprintf(p->viewer_id, sizeof(p->viewer_id), "%s", bson_iter_utf8(&it, NULL));
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+}
+
+int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
+			 kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
+	bson_t *filter = BCON_NEW("session_id", BCON_UTF8(session_id));
+	bson_t *opts = BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}", "projection", "{",
+				"_id", BCON_INT32(0), "cmcd", BCON_INT32(0), "}");
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	const bson_t *doc;
+	bson_error_t berr;
+	int ret = 0;
+
+	play_state_init(p, session_id);
+	while (mongoc_cursor_next(cur, &doc)) {
+		beacon_t b;
+
+		beacon_init(&b);
+		if (beacon_from_doc(doc, &b))
+			play_fold(p, &b);
+		beacon_cleanup(&b);
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		ret = db_fail(db, err, "reading a session's beacons", &berr);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	if (ret == 0)
+		viewer_from_playback(db, c, p);
+	kino_db_client_push(db, c);
+	return ret;
+}
+
+int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *closed,
+		      int nplays, const conc_inc_t *conc, int nconc, int64_t now_ms,
+		      kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_collection_t *pc = mongoc_client_get_collection(c, kino_db_name(db), "plays");
+	mongoc_collection_t *cc = mongoc_client_get_collection(c, kino_db_name(db), "concurrency");
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
+	bson_error_t berr;
+	bson_t reply;
+	int ret = 0;
+
+	if (nplays > 0) {
+		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(pc, opts);
+		for (int i = 0; i < nplays; i++) {
+			bson_t *sel = BCON_NEW("_id", BCON_UTF8(plays[i]->session_id));
+			bson_t upd = BSON_INITIALIZER, set, ins;
+
+			/* identity on insert only; metrics are absolute values, so
+			 * writing them again (a retry, a refold) is harmless */
+			BSON_APPEND_DOCUMENT_BEGIN(&upd, "$setOnInsert", &ins);
+			play_append_identity(plays[i], &ins);
+			bson_append_document_end(&upd, &ins);
+			BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+			play_append_metrics(plays[i], closed[i], now_ms, &set);
+			bson_append_document_end(&upd, &set);
+			mongoc_bulk_operation_update_one_with_opts(bulk, sel, &upd, upsert, NULL);
+			bson_destroy(&upd);
+			bson_destroy(sel);
+		}
+		if (!mongoc_bulk_operation_execute(bulk, &reply, &berr))
+			ret = db_fail(db, err, "upserting plays", &berr);
+		bson_destroy(&reply);
+		mongoc_bulk_operation_destroy(bulk);
+	}
+	if (ret == 0 && nconc > 0) {
+		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(cc, opts);
+		for (int i = 0; i < nconc; i++) {
+			char id[320];
+			bson_t *sel, *upd;
+
+			snprintf(id, sizeof(id), "%lld|%s|%s", (long long)conc[i].minute,
+				 conc[i].title_id, conc[i].device);
+			sel = BCON_NEW("_id", BCON_UTF8(id));
+			upd = BCON_NEW("$setOnInsert", "{", "minute", BCON_DATE_TIME(conc[i].minute),
+				       "title_id", BCON_UTF8(conc[i].title_id), "device",
+				       BCON_UTF8(conc[i].device), "}", "$inc", "{", "viewers",
+				       BCON_INT64(conc[i].n), "}");
+			mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, upsert, NULL);
+			bson_destroy(upd);
+			bson_destroy(sel);
+		}
+		if (!mongoc_bulk_operation_execute(bulk, &reply, &berr))
+			ret = db_fail(db, err, "counting concurrent viewers", &berr);
+		bson_destroy(&reply);
+		mongoc_bulk_operation_destroy(bulk);
+	}
+	bson_destroy(upsert);
+	bson_destroy(opts);
+	mongoc_collection_destroy(cc);
+	mongoc_collection_destroy(pc);
+	kino_db_client_push(db, c);
+	return ret;
+}
+
+int tel_plays_stale(kino_db_t *db, int64_t idle_before_ms, char (*ids)[BEACON_ID_MAX + 1],
+		      int max, int *n, kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "plays");
+	bson_t *filter = BCON_NEW("closed", BCON_BOOL(false), "updated_at", "{", "$lt",
+				  BCON_DATE_TIME(idle_before_ms), "}");
+	bson_t *opts = BCON_NEW("limit", BCON_INT64(max), "projection", "{", "_id",
+				BCON_INT32(1), "}");
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	const bson_t *doc;
+	bson_error_t berr;
+	bson_iter_t it;
+	int ret = 0;
+
+	*n = 0;
+	while (*n < max && mongoc_cursor_next(cur, &doc)) {
+		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+			snprintf(ids[(*n)++], BEACON_ID_MAX + 1, "%s", bson_iter_utf8(&it, NULL));
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		ret = db_fail(db, err, "finding idle plays", &berr);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, c);
+	return ret;
+}
