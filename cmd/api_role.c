@@ -62,11 +62,17 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 			       "Playback sessions whose stream lease is live.", active_streams,
 			       role->catalog);
 	/* Routes of modules core does not link: copied by the server. */
-	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX + 8];
+	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX + 8 + KINO_WEB_ROUTES_MAX];
 	size_t nextra = kino_jobs_routes(role->jobs, extra, KINO_JOBS_ROUTES_MAX);
 	kino_reports_init(&role->reports, db, role->auth);
 	nextra += kino_reports_routes(&role->reports, extra + nextra,
 				      sizeof(extra) / sizeof(extra[0]) - nextra);
+	/* The apps come last: an unknown /api/... path still gets JSON 404s. */
+	role->web = kino_web_new(cfg->web.dist, err);
+	if (role->web == NULL)
+		goto fail;
+	nextra += kino_web_routes(role->web, extra + nextra,
+				  sizeof(extra) / sizeof(extra[0]) - nextra);
 	kino_api_deps_t deps = {
 		.health = &role->health,
 		.auth = role->auth,
@@ -89,6 +95,7 @@ fail:
 void api_role_close(api_role_t *role)
 {
 	kino_http_server_destroy(role->server);
+	kino_web_destroy(role->web);
 	kino_jobs_destroy(role->jobs);
 	kino_catalog_destroy(role->catalog);
 	kino_protection_destroy(role->protection);

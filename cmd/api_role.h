@@ -12,6 +12,7 @@
 #include "kino/health.h"
 #include "kino/jobs.h"
 #include "kino/telemetry.h"
+#include "kino/web.h"
 #include "kino/origin.h"
 #include "kino/playback.h"
 
@@ -27,6 +28,7 @@ typedef struct api_role {
 	kino_catalog_t *catalog;
 	kino_jobs_t *jobs;         /* uploads and ingest jobs (routes) */
 	kino_reports_t reports;    /* the analysts' reports (routes) */
+	kino_web_t *web;           /* the web apps (routes, after the API's) */
 	kino_http_server_t *server;
 } api_role_t;
 

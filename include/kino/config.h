@@ -32,6 +32,11 @@ typedef struct kino_keys_config {
 	char master[256]; /* keys.master: "" = <data_dir>/keys/master.key */
 } kino_keys_config_t;
 
+/* web.*: the web front-ends (kino/web.h). */
+typedef struct kino_web_config {
+	char dist[4096]; /* web.dist: the built apps, web/dist */
+} kino_web_config_t;
+
 typedef struct kino_config {
 	char data_dir[4096];            /* data_dir: var */
 	char config_file[4096];         /* the file read, or "" */
@@ -43,6 +48,7 @@ typedef struct kino_config {
 	kino_playback_config_t playback; /* playback.* */
 	kino_jobs_config_t jobs;        /* jobs.*, uploads.*, fetch.* */
 	kino_keys_config_t keys;        /* keys.* */
+	kino_web_config_t web;          /* web.* */
 	kino_telemetry_limits_t telemetry_limits; /* telemetry.* collector limits */
 } kino_config_t;
 
