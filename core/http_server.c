@@ -37,6 +37,10 @@
 
 #define WORK_QUEUE_MAX 1024
 #define DRAIN_MS 10000 /* how long a stopping server lets answers finish */
+/* A body refused as too large is still read and thrown away, up to this
+ * much, so that a client sending it reads the 413 instead of a reset (a
+ * lingering close). Beyond it the connection is closed at once. */
+#define DISCARD_BODY_MAX (256LL * 1024 * 1024)
 #define BODY_CHUNK (64 * 1024)
 
 struct kino_http_server {
@@ -74,6 +78,7 @@ struct pss {
 	kino_http_request_t *req;
 	ws_conn_t *ws; /* a WebSocket connection's state */
 	bool close_after; /* the request body was refused: close, don't reuse */
+	bool discard_body; /* ...but read and drop the rest of it first */
 };
 
 static const char *const method_names[] = {
@@ -420,6 +425,7 @@ static int on_request(kino_http_server_t *srv, struct lws *wsi, struct pss *pss)
 				 "the request body is larger than %zu bytes",
 				 req->body_limit);
 			pss->close_after = true;
+			pss->discard_body = n <= (unsigned long long)DISCARD_BODY_MAX;
 			refuse(req, KINO_ETOOBIG, msg);
 			return 0;
 		}
@@ -595,8 +601,11 @@ static int on_writeable(kino_http_server_t *srv, struct lws *wsi, struct pss *ps
 		}
 	}
 	finish(srv, wsi, pss);
-	if (pss->close_after)
+	if (pss->close_after && !pss->discard_body)
 		return -1;
+	/* With a body still arriving, lws reads and discards it before the
+	 * connection takes its next request. */
+	pss->close_after = pss->discard_body = false;
 	if (lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
