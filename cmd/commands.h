@@ -31,7 +31,4 @@ extern const kino_command_t kino_cmd_loadgen;
 extern const kino_command_t kino_cmd_user;
 extern const kino_command_t kino_cmd_config;
 
-/* For commands whose issue has not landed yet: says so and fails. */
-int kino_cmd_not_yet(const char *name, int issue);
-
 #endif

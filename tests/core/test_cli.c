@@ -116,19 +116,6 @@ static void test_config_command(void)
 	free(err);
 }
 
-static void test_reserved_commands_fail_honestly(void)
-{
-	const char *later[] = {"loadgen"};
-	char *out, *err;
-
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
-		CHECK_INT_EQ(kino((char *[]){(char *)later[i], NULL}, NULL, &out, &err), 1);
-		CHECK_CONTAINS(err, "not available");
-		free(out);
-		free(err);
-	}
-}
-
 int main(void)
 {
 	tenv_tmpdir(dir, sizeof(dir), "cli");
@@ -136,7 +123,6 @@ int main(void)
 	RUN_TEST(test_usage_errors);
 	RUN_TEST(test_bad_config_exits_2);
 	RUN_TEST(test_config_command);
-	RUN_TEST(test_reserved_commands_fail_honestly);
 	tenv_rmtree(dir);
 	return 0;
 }
