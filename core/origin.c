@@ -12,8 +12,6 @@
 #include "kino/fs.h"
 #include "kino/log.h"
 
-#include <linux/openat2.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,11 +19,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PATH_MAX_LEN 1024
 #define SEGMENT_CACHE "public, max-age=31536000, immutable"
 #define MANIFEST_CACHE "public, max-age=5"
 
@@ -104,31 +100,6 @@ void kino_origin_destroy(kino_origin_t *o)
 	free(o);
 }
 
-/* A relative path made of non-empty segments other than "." and "..",
- * without backslashes or control characters: anything else is refused
- * before the filesystem is asked. */
-static bool path_ok(const char *path)
-{
-	size_t len = strlen(path);
-	const char *seg = path;
-
-	if (len == 0 || len > PATH_MAX_LEN || path[0] == '/')
-		return false;
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			return false;
-	for (;;) {
-		const char *end = strchr(seg, '/');
-		size_t n = end ? (size_t)(end - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') ||
-		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return false;
-		if (end == NULL)
-			return true;
-		seg = end + 1;
-	}
-}
-
 /* Key material is never served, whatever the token: an asset's keys.json
  * (its wrapped content key, read only by the key service) and any *.key
  * file. Checked on the last segment, case-insensitively. */
@@ -141,17 +112,6 @@ static bool path_denied(const char *path)
 	n = strlen(base);
 	return strcasecmp(base, "keys.json") == 0 ||
 	       (n >= 4 && strcasecmp(base + n - 4, ".key") == 0);
-}
-
-/* Opens path beneath the store; symlinks may not lead out of it. */
-static int open_beneath(kino_origin_t *o, const char *path)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-
-	return (int)syscall(SYS_openat2, o->root_fd, path, &how, sizeof(how));
 }
 
 static void http_date(time_t t, char *out, size_t size)
@@ -276,7 +236,7 @@ static void serve(kino_http_request_t *req, void *userdata)
 	}
 	memcpy(token, rest, (size_t)(slash - rest));
 	token[slash - rest] = '\0';
-	if (!path_ok(slash + 1)) {
+	if (!kino_fs_path_is_clean(slash + 1)) {
 		forbidden(req, "the path is not allowed");
 		return;
 	}
@@ -289,7 +249,7 @@ static void serve(kino_http_request_t *req, void *userdata)
 		forbidden(req, kino_error_message(&err));
 		return;
 	}
-	fd = open_beneath(o, slash + 1);
+	fd = kino_fs_open_beneath(o->root_fd, slash + 1);
 	if (fd < 0) {
 		add_cors(req);
 		if (errno == ENOENT || errno == ENOTDIR)

@@ -10,9 +10,8 @@
 #include "kino/web.h"
 
 #include "kino/error.h"
+#include "kino/fs.h"
 #include "kino/log.h"
-
-#include <linux/openat2.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +21,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PATH_MAX_LEN 1024
 #define ASSET_CACHE "public, max-age=31536000, immutable"
 #define INDEX_CACHE "no-cache"
 /* The apps load everything from this origin; media, artwork and beacons may
@@ -121,46 +118,17 @@ void kino_web_destroy(kino_web_t *w)
 	free(w);
 }
 
-/* A relative path of non-empty segments other than "." and "..", without
- * backslashes or control characters. */
-static bool path_ok(const char *path)
-{
-	size_t len = strlen(path);
-	const char *seg = path;
-
-	if (len == 0 || len > PATH_MAX_LEN || path[0] == '/')
-		return false;
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			return false;
-	for (;;) {
-		const char *end = strchr(seg, '/');
-		size_t n = end ? (size_t)(end - seg) : strlen(seg);
-
-		if (n == 0 || (n == 1 && seg[0] == '.') ||
-		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return false;
-		if (end == NULL)
-			return true;
-		seg = end + 1;
-	}
-}
-
 /* Opens a regular file beneath the dist directory; -1 with errno set
  * (ENOENT for anything that is not a regular file). The directory is opened
  * per request, not once: a build replaces it while the server runs. */
 static int open_file(const kino_web_t *w, const char *path, struct stat *st)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
 	int root = open(w->dist, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int fd, saved;
 
 	if (root < 0)
 		return -1;
-	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	fd = kino_fs_open_beneath(root, path);
 	saved = errno;
 	close(root);
 	errno = saved;
@@ -228,7 +196,7 @@ static bool unmodified_since(const char *ims, time_t mtime)
 static void send_file(kino_http_request_t *req, const kino_web_t *w, const char *path,
 		      const char *cache, bool is_index)
 {
-	char gz[PATH_MAX_LEN + 8], etag[96], date[64];
+	char gz[KINO_FS_URL_PATH_MAX + 8], etag[96], date[64];
 	const char *type = kino_web_content_type(path);
 	bool gzipped = false;
 	struct stat st;
@@ -288,9 +256,9 @@ static void serve_asset(kino_http_request_t *req, void *userdata)
 {
 	const kino_web_t *w = userdata;
 	const char *rest = kino_http_request_param(req, "*");
-	char path[PATH_MAX_LEN + 16];
+	char path[KINO_FS_URL_PATH_MAX + 16];
 
-	if (rest == NULL || !path_ok(rest)) {
+	if (rest == NULL || !kino_fs_path_is_clean(rest)) {
 		kino_http_respond_error(req, KINO_ENOENT, "no such file");
 		return;
 	}
