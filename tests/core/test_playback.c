@@ -90,18 +90,10 @@ static char *json_str(const char *json, const char *key)
 
 static void make_asset(const char *id, double duration)
 {
-	char path[800];
-	FILE *f;
+	char media[700];
 
-	snprintf(path, sizeof(path), "%s/media/%s", data_dir, id);
-	CHECK(mkdir(path, 0755) == 0);
-	snprintf(path, sizeof(path), "%s/media/%s/asset.json", data_dir, id);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	fprintf(f, "{\"version\":1,\"asset_id\":\"%s\",\"title\":\"t\",\"duration\":%.3f,"
-		   "\"hls\":\"master.m3u8\",\"dash\":\"manifest.mpd\",\"video\":[],\"audio\":null}\n",
-		id, duration);
-	fclose(f);
+	snprintf(media, sizeof(media), "%s/media", data_dir);
+	tenv_fake_asset(media, id, duration);
 }
 
 /* Creates a title as admin and returns its id (caller frees). */

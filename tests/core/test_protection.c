@@ -69,17 +69,8 @@ static void make_asset(const char *id, bool protect, kino_protection_asset_key_t
 	char path[900];
 	uint8_t master[KINO_PROTECTION_MASTER_KEY_LEN];
 	kino_error_t err = {0};
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", media_root, id);
-	CHECK(mkdir(path, 0755) == 0);
-	snprintf(path, sizeof(path), "%s/%s/asset.json", media_root, id);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	fprintf(f, "{\"version\":1,\"asset_id\":\"%s\",\"title\":\"t\",\"duration\":10.0,"
-		   "\"hls\":\"master.m3u8\",\"dash\":\"manifest.mpd\",\"video\":[],\"audio\":null}\n",
-		id);
-	fclose(f);
+	tenv_fake_asset(media_root, id, 10.0);
 	if (!protect)
 		return;
 	CHECK_INT_EQ(kino_protection_master_key_load(MASTER, master, &err), 0);

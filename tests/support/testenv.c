@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -385,4 +386,20 @@ void tenv_response_free(tenv_response_t *r)
 	free(r->body);
 	free(r->headers);
 	memset(r, 0, sizeof(*r));
+}
+
+void tenv_fake_asset(const char *media_root, const char *id, double duration)
+{
+	char path[1200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", media_root, id);
+	CHECK_MSG(mkdir(path, 0755) == 0, "mkdir %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s/asset.json", media_root, id);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "{\"version\":1,\"asset_id\":\"%s\",\"title\":\"t\",\"duration\":%.3f,"
+		   "\"hls\":\"master.m3u8\",\"dash\":\"manifest.mpd\",\"video\":[],\"audio\":null}\n",
+		id, duration);
+	fclose(f);
 }

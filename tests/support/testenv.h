@@ -104,6 +104,11 @@ void tenv_response_free(tenv_response_t *r);
 	} while (0)
 void tenv_sleep_ms(int ms);
 
+/* Makes <media_root>/<id>/ with a minimal asset.json (manifest names
+ * master.m3u8 and manifest.mpd, no renditions), as the catalog and the key
+ * service read it, for tests that need an asset without transcoding one. */
+void tenv_fake_asset(const char *media_root, const char *id, double duration);
+
 /* Reads a whole file; NULL if it cannot. Caller frees. */
 char *tenv_read_file(const char *path);
 

@@ -24,4 +24,12 @@ void fx_heartbeat(char *out, size_t size, const char *sid, long long seq, int64_
 void fx_event(char *out, size_t size, const char *sid, long long seq, int64_t ts,
 	      const char *event, const char *extra);
 
+/* The body of a collector child process: `kino_telemetry_new` on
+ * telemetry.listen 127.0.0.1:port against the MongoDB at uri (database
+ * `database`), data_dir for its spool, the per-address rate limit off, and
+ * slow_db_ms (0: the default). Serves until killed; returns 1 with a
+ * message if it cannot start. */
+int fx_run_collector(const char *uri, const char *data_dir, int port, const char *database,
+		     int slow_db_ms);
+
 #endif

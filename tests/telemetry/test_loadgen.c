@@ -36,44 +36,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int run_collector(const char *uri, const char *data_dir, int port)
-{
-	kino_config_t cfg;
-	kino_telemetry_limits_t lim;
-	kino_health_t health;
-	kino_metrics_t metrics;
-	kino_error_t err = {0};
-	kino_telemetry_t *t;
-	kino_db_t *db;
-
-	kino_db_global_init();
-	kino_http_global_init();
-	kino_config_defaults(&cfg);
-	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data_dir);
-	snprintf(cfg.db.uri, sizeof(cfg.db.uri), "%s", uri);
-	snprintf(cfg.db.database, sizeof(cfg.db.database), "kino_lg");
-	cfg.db.timeout_ms = 3000;
-	cfg.db.health_interval_ms = 200;
-	snprintf(cfg.playback.keys, sizeof(cfg.playback.keys), "%s", FX_KEYS);
-	snprintf(cfg.telemetry.host, sizeof(cfg.telemetry.host), "127.0.0.1");
-	cfg.telemetry.port = port;
-	kino_telemetry_limits_defaults(&lim);
-	lim.rate_per_s = 0;
-	db = kino_db_new(&cfg.db, &err);
-	if (db == NULL || kino_db_monitor_start(db, &err) != 0)
-		goto fail;
-	kino_health_init(&health, db, "telemetry");
-	kino_metrics_init(&metrics, db);
-	t = kino_telemetry_new(&cfg, db, &health, &metrics, &lim, &err);
-	if (t == NULL || kino_telemetry_start(t, &err) != 0)
-		goto fail;
-	for (;;) /* until killed */
-		pause();
-fail:
-	fprintf(stderr, "collector: %s\n", kino_error_message(&err));
-	return 1;
-}
-
 static tenv_db_t tdb;
 static kino_db_t *kdb;
 static kino_playback_keyring_t *keys;
@@ -249,7 +211,7 @@ int main(int argc, char **argv)
 	ssize_t n;
 
 	if (argc == 5 && strcmp(argv[1], "--collector") == 0)
-		return run_collector(argv[2], argv[3], atoi(argv[4]));
+		return fx_run_collector(argv[2], argv[3], atoi(argv[4]), "kino_lg", 0);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	CHECK(n > 0);
 	self[n] = '\0';
