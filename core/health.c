@@ -4,26 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Escapes the few characters a database error message could carry into
- * JSON; the message comes from libmongoc and is already redacted. */
-static void json_text(char *dst, size_t size, const char *src)
-{
-	size_t n = 0;
-
-	for (; *src && n + 7 < size; src++) {
-		unsigned char c = (unsigned char)*src;
-		if (c == '"' || c == '\\') {
-			dst[n++] = '\\';
-			dst[n++] = (char)c;
-		} else if (c < 0x20) {
-			n += (size_t)snprintf(dst + n, size - n, "\\u%04x", c);
-		} else {
-			dst[n++] = (char)c;
-		}
-	}
-	dst[n] = '\0';
-}
-
 static void healthz(kino_http_request_t *req, void *userdata)
 {
 	kino_health_t *h = userdata;
@@ -40,7 +20,8 @@ static void healthz(kino_http_request_t *req, void *userdata)
 		kino_http_respond_json(req, 200, body);
 		return;
 	}
-	json_text(escaped, sizeof(escaped), detail);
+	/* libmongoc's message, already redacted, may carry quotes. */
+	kino_http_json_escape(escaped, sizeof(escaped), detail);
 	snprintf(body, sizeof(body),
 		 "{\"status\":\"unavailable\",\"service\":\"%s\",\"version\":\"%s\","
 		 "\"uptime_s\":%ld,\"db\":\"%s\",\"db_error\":\"%s\"}",
