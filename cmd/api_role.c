@@ -28,7 +28,7 @@ static int active_streams(void *userdata, double *value)
 }
 
 int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
-		  kino_error_t *err)
+		  api_role_mode_t mode, kino_error_t *err)
 {
 	char media[4200], master[4300];
 
@@ -62,8 +62,14 @@ int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
 			       "Playback sessions whose stream lease is live.", active_streams,
 			       role->catalog);
 	/* Routes of modules core does not link: copied by the server. */
-	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX + 8 + KINO_WEB_ROUTES_MAX];
+	role->home = kino_home_new(db, role->auth, role->catalog, cfg,
+				   mode == API_ROLE_SERVE_AND_RETRAIN, err);
+	if (role->home == NULL || (mode != API_ROLE_ROUTES_ONLY && kino_home_start(role->home, err) != 0))
+		goto fail;
+	kino_http_route_t extra[KINO_JOBS_ROUTES_MAX + KINO_HOME_ROUTES_MAX + 8 +
+				KINO_WEB_ROUTES_MAX];
 	size_t nextra = kino_jobs_routes(role->jobs, extra, KINO_JOBS_ROUTES_MAX);
+	nextra += kino_home_routes(role->home, extra + nextra, KINO_HOME_ROUTES_MAX);
 	kino_reports_init(&role->reports, db, role->auth);
 	nextra += kino_reports_routes(&role->reports, extra + nextra,
 				      sizeof(extra) / sizeof(extra[0]) - nextra);
@@ -96,6 +102,7 @@ void api_role_close(api_role_t *role)
 {
 	kino_http_server_destroy(role->server);
 	kino_web_destroy(role->web);
+	kino_home_destroy(role->home);
 	kino_jobs_destroy(role->jobs);
 	kino_catalog_destroy(role->catalog);
 	kino_protection_destroy(role->protection);

@@ -10,6 +10,7 @@
 #include "kino/config.h"
 #include "kino/db.h"
 #include "kino/health.h"
+#include "kino/home.h"
 #include "kino/jobs.h"
 #include "kino/telemetry.h"
 #include "kino/web.h"
@@ -27,16 +28,23 @@ typedef struct api_role {
 	kino_protection_t *protection;
 	kino_catalog_t *catalog;
 	kino_jobs_t *jobs;         /* uploads and ingest jobs (routes) */
+	kino_home_t *home;         /* the home screen and the recommender's admin (routes) */
 	kino_reports_t reports;    /* the analysts' reports (routes) */
 	kino_web_t *web;           /* the web apps (routes, after the API's) */
 	kino_http_server_t *server;
 } api_role_t;
 
+typedef enum api_role_mode {
+	API_ROLE_SERVE,             /* kino serve */
+	API_ROLE_SERVE_AND_RETRAIN, /* kino up: also retrains the recommender on a schedule */
+	API_ROLE_ROUTES_ONLY,       /* kino serve --print-routes: no threads, no disk */
+} api_role_mode_t;
+
 /* Builds everything and binds http.listen; nothing is served until
  * kino_http_server_start(role->server). db is borrowed. On error the role
  * is closed again and err says why. */
 int api_role_open(api_role_t *role, const kino_config_t *cfg, kino_db_t *db,
-		  struct kino_error *err);
+		  api_role_mode_t mode, struct kino_error *err);
 
 /* Stops the server and frees the rest; safe on a role that failed to open. */
 void api_role_close(api_role_t *role);

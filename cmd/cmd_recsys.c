@@ -3,8 +3,8 @@
  * Only argument parsing and wiring live here; the work is in recsys/
  * (include/kino/recsys.h). Results go to stdout as tab-separated lines,
  * diagnostics to stderr; exit 2 for what the user typed wrongly, 1 for what
- * failed while running. Training from the database (--from-db) needs the
- * telemetry `plays` collection, which has not landed yet. */
+ * failed while running. `train --from-db` learns from telemetry's `plays`
+ * in the configured database, as the server's scheduled retraining does. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -15,7 +15,12 @@
 #include <string.h>
 
 #include "commands.h"
+#include "kino/db.h"
 #include "kino/recsys.h"
+
+#include <time.h>
+
+#define DB_WAIT_MS 5000
 
 #define TRAIN_OPTIONS_HELP                                                     \
 	"  --factors N              latent factors (default 64)\n"         \
@@ -30,7 +35,10 @@
 
 static const char usage_train[] =
 	"Usage: kino recsys train --ratings FILE|--from-db --out MODEL [options]\n"
-	"Trains implicit ALS on a MovieLens ratings file (CSV or u.data).\n"
+	"Trains implicit ALS on a MovieLens ratings file (CSV or u.data), or with\n"
+	"--from-db on the plays of the last recsys.window in the configured database\n"
+	"(defaults then come from the recsys.* settings, and --out defaults to the\n"
+	"model file the server serves: the servers pick the new model up).\n"
 	TRAIN_OPTIONS_HELP
 	"  --test FILE              also evaluate on FILE and store the metrics\n"
 	"  --k N                    cut-off for --test (default 10)\n";
@@ -298,7 +306,48 @@ static void print_metrics(const char *name, const kino_recsys_metrics_t *m)
 	       m->precision, m->recall, m->map, m->ndcg, m->coverage);
 }
 
-static int cmd_train(int argc, char **argv)
+/* train --from-db: the plays of the configured database. */
+static int train_from_db(const recsys_args_t *a, const kino_config_t *cfg)
+{
+	kino_error_t err = {0};
+	kino_recsys_model_info_t info;
+	kino_db_t *db = NULL;
+	char path[4200];
+	int ret = KINO_EXIT_FAILURE;
+
+	if (a->out != NULL)
+		snprintf(path, sizeof(path), "%s", a->out);
+	else if (cfg->recsys.model[0] != '\0')
+		snprintf(path, sizeof(path), "%s", cfg->recsys.model);
+	else
+		snprintf(path, sizeof(path), "%s/recsys/model.kals", cfg->data_dir);
+	if (a->test != NULL || a->train_cfg.solver != KINO_RECSYS_SOLVER_CHOLESKY ||
+	    a->inter_opt.positive_threshold > 0.0f)
+		return usage_error(usage_train, "%s",
+				   "--test, --solver and --positive-threshold are for "
+				   "ratings files");
+	db = kino_db_new(&cfg->db, &err);
+	if (db == NULL || kino_db_wait_ready(db, DB_WAIT_MS, &err) != 0) {
+		fprintf(stderr, "kino recsys train: the database does not answer (is `kino up` "
+				"running, or KINO_MONGO_URI set?): %s\n", kino_error_message(&err));
+		goto out;
+	}
+	if (kino_recsys_train_plays(db, (int64_t)time(NULL) * 1000 -
+					    (int64_t)cfg->recsys.window_s * 1000,
+				    &a->train_cfg, path, &info, &err) != 0) {
+		ret = fail("train", &err);
+		goto out;
+	}
+	fprintf(stderr, "trained on %llu (viewer, title) pairs in %.3f s, loss %.6g; model "
+			"written to %s\n", (unsigned long long)info.interactions,
+		info.train_seconds, info.final_loss, path);
+	ret = KINO_EXIT_OK;
+out:
+	kino_db_destroy(db);
+	return ret;
+}
+
+static int cmd_train(int argc, char **argv, const kino_config_t *cfg)
 {
 	recsys_args_t a = {.k = 10};
 	kino_recsys_ratings_t rows, test;
@@ -312,14 +361,23 @@ static int cmd_train(int argc, char **argv)
 	kino_recsys_ratings_init(&rows);
 	kino_recsys_ratings_init(&test);
 	kino_recsys_train_config_default(&a.train_cfg);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from-db") == 0) {
+			/* the server's settings, before the options override them */
+			a.train_cfg.factors = cfg->recsys.factors;
+			a.train_cfg.iterations = cfg->recsys.iterations;
+			a.train_cfg.regularization = cfg->recsys.regularization;
+			a.train_cfg.alpha = cfg->recsys.alpha;
+			a.train_cfg.threads = cfg->recsys.threads;
+		}
+	}
 	ret = parse_args(argc, argv, usage_train, &a, &done);
 	if (ret != 0 || done)
 		goto out;
 	if (a.from_db) {
-		fprintf(stderr, "kino recsys train: --from-db is not available yet: "
-			"it trains on telemetry's plays, which have not landed "
-			"(issue 6); use --ratings FILE\n");
-		ret = KINO_EXIT_FAILURE;
+		ret = a.ratings != NULL ? usage_error(usage_train, "%s",
+						      "--ratings and --from-db exclude each other")
+					: train_from_db(&a, cfg);
 		goto out;
 	}
 	if (a.ratings == NULL || a.out == NULL) {
@@ -363,8 +421,10 @@ out:
 	return ret;
 }
 
-/* Parses "1,2,3" into a malloc'ed array (caller frees). */
-static int parse_users(const char *list, int64_t **out, size_t *n)
+/* Parses "1,2,3" (or, for a keyed model, "key,key") into a malloc'ed
+ * array of ids (caller frees). */
+static int parse_users(const char *list, const kino_recsys_model_t *model, int64_t **out,
+		       size_t *n)
 {
 	size_t cap = 1;
 	const char *p;
@@ -383,6 +443,15 @@ static int parse_users(const char *list, int64_t **out, size_t *n)
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		long v;
+		if (kino_recsys_model_has_keys(model)) {
+			int64_t id = kino_recsys_model_user_by_key(model, tok);
+			if (id < 0) {
+				ret = -1;
+				goto out;
+			}
+			ids[(*n)++] = id;
+			continue;
+		}
 		if (!parse_long(tok, 0, (long)KINO_RECSYS_ID_MAX, &v)) {
 			ret = -1;
 			goto out;
@@ -401,7 +470,7 @@ out:
 	return ret;
 }
 
-static int cmd_recommend(int argc, char **argv)
+static int cmd_recommend(int argc, char **argv, const kino_config_t *cfg)
 {
 	recsys_args_t a = {.k = 10};
 	kino_recsys_model_t *model = NULL;
@@ -416,6 +485,7 @@ static int cmd_recommend(int argc, char **argv)
 
 	kino_recsys_ratings_init(&seen_rows);
 	kino_recsys_train_config_default(&a.train_cfg);
+	(void)cfg;
 	ret = parse_args(argc, argv, usage_recommend, &a, &done);
 	if (ret != 0 || done)
 		goto out;
@@ -423,14 +493,15 @@ static int cmd_recommend(int argc, char **argv)
 		ret = usage_error(usage_recommend, "%s", "--model is required");
 		goto out;
 	}
-	if (a.users != NULL && parse_users(a.users, &users, &n_users) != 0) {
-		ret = usage_error(usage_recommend,
-				  "--users: '%s' is not a comma-separated list of ids",
-				  a.users);
-		goto out;
-	}
 	if (kino_recsys_model_load(a.model, &model, &err) != 0) {
 		ret = fail("load", &err);
+		goto out;
+	}
+	if (a.users != NULL && parse_users(a.users, model, &users, &n_users) != 0) {
+		ret = usage_error(usage_recommend,
+				  "--users: '%s' is not a comma-separated list of %s",
+				  a.users, kino_recsys_model_has_keys(model)
+						   ? "viewer ids of the model" : "ids");
 		goto out;
 	}
 	if (a.exclude_seen != NULL) {
@@ -469,9 +540,16 @@ static int cmd_recommend(int argc, char **argv)
 			ret = fail("recommend", &err);
 			goto out;
 		}
-		for (size_t r = 0; r < n; r++)
-			printf("%lld\t%lld\t%zu\t%.6f\n", (long long)user,
-			       (long long)top[r].item, r + 1, (double)top[r].score);
+		for (size_t r = 0; r < n; r++) {
+			if (kino_recsys_model_has_keys(model)) /* ids are indices */
+				printf("%s\t%s\t%zu\t%.6f\n",
+				       kino_recsys_model_user_key(model, (size_t)user),
+				       kino_recsys_model_item_key(model, (size_t)top[r].item),
+				       r + 1, (double)top[r].score);
+			else
+				printf("%lld\t%lld\t%zu\t%.6f\n", (long long)user,
+				       (long long)top[r].item, r + 1, (double)top[r].score);
+		}
 	}
 	if (fflush(stdout) != 0) {
 		ret = KINO_EXIT_FAILURE;
@@ -487,7 +565,7 @@ out:
 	return ret;
 }
 
-static int cmd_eval(int argc, char **argv)
+static int cmd_eval(int argc, char **argv, const kino_config_t *cfg)
 {
 	recsys_args_t a = {.k = 10};
 	kino_recsys_ratings_t rows, test;
@@ -502,6 +580,7 @@ static int cmd_eval(int argc, char **argv)
 	kino_recsys_ratings_init(&rows);
 	kino_recsys_ratings_init(&test);
 	kino_recsys_train_config_default(&a.train_cfg);
+	(void)cfg;
 	ret = parse_args(argc, argv, usage_eval, &a, &done);
 	if (ret != 0 || done)
 		goto out;
@@ -545,7 +624,7 @@ out:
 	return ret;
 }
 
-static int cmd_split(int argc, char **argv)
+static int cmd_split(int argc, char **argv, const kino_config_t *cfg)
 {
 	recsys_args_t a = {.test_fraction = 0.2};
 	kino_recsys_ratings_t rows, train, test;
@@ -557,6 +636,7 @@ static int cmd_split(int argc, char **argv)
 	kino_recsys_ratings_init(&train);
 	kino_recsys_ratings_init(&test);
 	kino_recsys_train_config_default(&a.train_cfg);
+	(void)cfg;
 	ret = parse_args(argc, argv, usage_split, &a, &done);
 	if (ret != 0 || done)
 		goto out;
@@ -595,7 +675,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 {
 	static const struct {
 		const char *name;
-		int (*fn)(int, char **);
+		int (*fn)(int, char **, const kino_config_t *);
 	} subs[] = {
 		{"train", cmd_train},
 		{"recommend", cmd_recommend},
@@ -603,7 +683,6 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		{"split", cmd_split},
 	};
 
-	(void)cfg;
 	if (argc < 2) {
 		fputs(usage_recsys, stderr);
 		return KINO_EXIT_USAGE;
@@ -614,7 +693,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1);
+			return subs[i].fn(argc - 1, argv + 1, cfg);
 	fprintf(stderr, "kino recsys: unknown subcommand '%s'\n%s", argv[1],
 		usage_recsys);
 	return KINO_EXIT_USAGE;

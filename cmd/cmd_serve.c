@@ -62,7 +62,7 @@ static int api_start(void *state, const kino_config_t *cfg, kino_db_t *db,
 		     kino_http_server_t **server, kino_error_t *err)
 {
 	api_role_t *role = state;
-	int ret = api_role_open(role, cfg, db, err);
+	int ret = api_role_open(role, cfg, db, API_ROLE_SERVE, err);
 
 	*server = role->server;
 	return ret;
@@ -114,7 +114,7 @@ static int print_routes(const kino_config_t *cfg)
 
 	quiet.http.port = 0;
 	snprintf(quiet.http.host, sizeof(quiet.http.host), "127.0.0.1");
-	if (db == NULL || api_role_open(&role, &quiet, db, &err) != 0) {
+	if (db == NULL || api_role_open(&role, &quiet, db, API_ROLE_ROUTES_ONLY, &err) != 0) {
 		fprintf(stderr, "kino serve: %s\n", kino_error_message(&err));
 		goto out;
 	}

@@ -172,7 +172,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 	kino_health_init(&tel_health, db, "telemetry");
 	kino_metrics_init(&tel_metrics, db);
-	if (api_role_open(&api, cfg, db, &err) != 0)
+	if (api_role_open(&api, cfg, db, API_ROLE_SERVE_AND_RETRAIN, &err) != 0)
 		goto fail;
 	telemetry = kino_telemetry_new(cfg, db, &tel_health, &tel_metrics,
 				       &cfg->telemetry_limits, &err);

@@ -32,6 +32,7 @@ struct kino_catalog {
 	const kino_playback_keyring_t *keys;  /* borrowed */
 	const kino_config_t *cfg;             /* borrowed */
 	atomic_bool indexes_ready;
+	atomic_uint_fast64_t generation;      /* title writes by this process */
 };
 
 /* Creates the indexes once per process, on the first request that needs

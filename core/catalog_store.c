@@ -84,6 +84,7 @@ int catalog_store_title_insert(kino_catalog_t *c, catalog_title_t *t, kino_error
 		ret = catalog_db_error(c, err, "storing the title", &berr);
 	else
 		bson_oid_to_string(&oid, t->id);
+	atomic_fetch_add(&c->generation, 1);
 	bson_destroy(&doc);
 	mongoc_collection_destroy(coll);
 	kino_db_client_push(c->db, client);
@@ -161,6 +162,7 @@ int catalog_store_title_replace(kino_catalog_t *c, catalog_title_t *t,
 				     "the title was changed or deleted meanwhile: read it again");
 	else
 		t->updated_at = now;
+	atomic_fetch_add(&c->generation, 1); /* even on a conflict: someone changed it */
 out:
 	bson_destroy(&reply);
 	bson_destroy(&update);

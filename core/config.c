@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ typedef enum key_type {
 	KEY_SECONDS,  /* int seconds, written like a duration, within [min, max] s */
 	KEY_SIZE64,   /* int64_t bytes, with k/m/g suffixes, within [min, max] */
 	KEY_LOG_LEVEL,
+	KEY_FLOAT,    /* float within [min, max], and > 0 when `positive` */
 } key_type_t;
 
 typedef struct config_key {
@@ -41,6 +43,7 @@ typedef struct config_key {
 	const char *def;
 	const char *help;
 	bool secret; /* never printed */
+	bool positive; /* KEY_FLOAT: 0 is refused too */
 } config_key_t;
 
 #define FIELD(f) offsetof(kino_config_t, f)
@@ -158,6 +161,30 @@ static const config_key_t keys[] = {
 	{.name = "web.dist", .type = KEY_STRING, .offset = FIELD(web.dist),
 	 .size = sizeof(((kino_config_t *)0)->web.dist), .def = "web/dist",
 	 .help = "the built web apps (scripts/setup builds them); served at /, /admin and /analytics"},
+	{.name = "recsys.model", .type = KEY_STRING, .offset = FIELD(recsys.model),
+	 .size = sizeof(((kino_config_t *)0)->recsys.model), .def = "",
+	 .help = "the recommender's model file; empty means data_dir/recsys/model.kals"},
+	{.name = "recsys.retrain_interval", .type = KEY_SECONDS,
+	 .offset = FIELD(recsys.retrain_interval_s), .min = 0, .max = 30 * 86400, .def = "6h",
+	 .help = "kino up retrains the recommender from plays this often; 0 means only on demand"},
+	{.name = "recsys.window", .type = KEY_SECONDS, .offset = FIELD(recsys.window_s),
+	 .min = 3600, .max = 3650 * 86400, .def = "180d",
+	 .help = "training reads the plays that started within this window"},
+	{.name = "recsys.factors", .type = KEY_INT, .offset = FIELD(recsys.factors),
+	 .min = 1, .max = 1024, .def = "64", .help = "latent factors of the ALS model"},
+	{.name = "recsys.iterations", .type = KEY_INT, .offset = FIELD(recsys.iterations),
+	 .min = 1, .max = 1000, .def = "15", .help = "ALS iterations per training"},
+	{.name = "recsys.regularization", .type = KEY_FLOAT,
+	 .offset = FIELD(recsys.regularization), .min = 0, .max = 1000000, .positive = true,
+	 .def = "10", .help = "ALS regularization (lambda); strong regularization suits sparse plays"},
+	{.name = "recsys.alpha", .type = KEY_FLOAT, .offset = FIELD(recsys.alpha), .min = 0,
+	 .max = 1000000, .def = "2", .help = "ALS confidence scale: c = 1 + alpha * strength"},
+	{.name = "recsys.threads", .type = KEY_INT, .offset = FIELD(recsys.threads),
+	 .min = 1, .max = 256, .def = "1",
+	 .help = "threads a training uses (the server keeps serving on the others)"},
+	{.name = "recsys.refresh", .type = KEY_SECONDS, .offset = FIELD(recsys.refresh_s),
+	 .min = 1, .max = 86400, .def = "30s",
+	 .help = "the home screen re-reads the catalog and trending this often (and at once after a title changes here)"},
 	{.name = "keys.master", .type = KEY_STRING, .offset = FIELD(keys.master),
 	 .size = sizeof(((kino_config_t *)0)->keys.master), .def = "", .secret = true,
 	 .help = "content-protection master key, base64url of 32 bytes; empty means data_dir/keys/master.key, created on first use"},
@@ -299,6 +326,22 @@ static int set_key(kino_config_t *cfg, const config_key_t *k, const char *value,
 			*(int64_t *)field = (int64_t)v;
 		else
 			*(int *)field = (int)v;
+		return 0;
+	}
+	case KEY_FLOAT: {
+		char *end = NULL;
+		double d;
+		errno = 0;
+		d = strtod(value, &end);
+		if (value[0] == '\0' || end == NULL || *end != '\0' || errno != 0 || !isfinite(d))
+			return kino_error_set(err, KINO_ECONFIG, "%s (from %s): '%s' is not a number",
+					      k->name, source, value);
+		if (d < (double)k->min || d > (double)k->max || (k->positive && d <= 0))
+			return kino_error_set(err, KINO_ECONFIG,
+					      "%s (from %s): %s is out of range %s%lld, %lld]",
+					      k->name, source, value, k->positive ? "(" : "[",
+					      k->min, k->max);
+		*(float *)field = (float)d;
 		return 0;
 	}
 	case KEY_LOG_LEVEL:
@@ -529,6 +572,9 @@ static void print_value(const kino_config_t *cfg, const config_key_t *k,
 		break;
 	case KEY_LOG_LEVEL:
 		fprintf(out, "%s", kino_log_level_name(*(const kino_log_level_t *)field));
+		break;
+	case KEY_FLOAT:
+		fprintf(out, "%g", (double)*(const float *)field);
 		break;
 	}
 }

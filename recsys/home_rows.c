@@ -2,11 +2,14 @@
  *
  * Composition is greedy in the rows' order of importance: each row takes the
  * best candidates not yet used by an earlier row, so the rows a viewer sees
- * first get the strongest titles and nothing repeats. Partial top-k
- * selections keep the work proportional to the catalog, not to a full sort:
- * a 10,000-title catalog is a few passes over arrays. */
+ * first get the strongest titles and nothing repeats. Every row is a partial
+ * top-k selection (recsys_topk_select: a row-sized heap) over a score per
+ * title, with the titles already used, finished or hidden skipped, so a
+ * 10,000-title catalog costs a few passes over arrays per screen. */
 #include "kino/error.h"
 #include "kino/recsys.h"
+
+#include "recsys_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,10 +21,13 @@
 
 typedef struct compose {
 	const kino_home_input_t *in;
-	unsigned char *used;     /* per title: already in a row */
+	unsigned char *skip;     /* per title: used, finished or hidden */
 	unsigned char *finished; /* per title: completed once */
 	double *last_played;     /* per title: most recent play, 0 if none */
 	double *completion;      /* per title: the completion of that play */
+	float *score;            /* scratch: one score per title */
+	uint32_t *best;          /* scratch: a row's selection */
+	float *best_score;
 	kino_home_row_t *rows;
 	size_t max_rows, nrows;
 } compose_t;
@@ -59,60 +65,40 @@ static void row_end(compose_t *c, kino_home_row_t *r)
 static void row_add(compose_t *c, kino_home_row_t *r, size_t t)
 {
 	r->items[r->nitems++] = t;
-	c->used[t] = 1;
+	c->skip[t] = 1;
 }
 
-/* May t still be recommended? Not used, not finished. */
-static bool open_title(const compose_t *c, size_t t)
+/* Fills r with the best titles by c->score (higher first; NaN: not a
+ * candidate) that are not skipped, at most row_len; ties go to the earlier
+ * title in the catalog, so the result is stable. */
+static void fill_by_score(compose_t *c, kino_home_row_t *r)
 {
-	return !c->used[t] && !c->finished[t];
-}
+	size_t got = recsys_topk_select(c->score, c->in->ntitles, c->skip,
+					c->in->row_len - r->nitems, c->best, c->best_score);
 
-/* Fills r with the best open titles by score (higher first), at most
- * row_len; ties keep catalog order so the result is stable. A selection by
- * repeated scans over a small row: row_len passes, no allocation. */
-static void fill_by_score(compose_t *c, kino_home_row_t *r, const double *score_d,
-			  const float *score_f)
-{
-	size_t n = c->in->ntitles;
-
-	while (r->nitems < c->in->row_len) {
-		size_t best = n;
-		double best_s = -INFINITY;
-		for (size_t t = 0; t < n; t++) {
-			double s = score_d ? score_d[t] : (double)score_f[t];
-			if (open_title(c, t) && s > best_s && !isnan(s)) {
-				best = t;
-				best_s = s;
-			}
-		}
-		if (best == n || best_s <= -INFINITY)
-			return;
-		row_add(c, r, best);
-	}
+	for (size_t i = 0; i < got; i++)
+		row_add(c, r, c->best[i]);
 }
 
 static void continue_watching(compose_t *c)
 {
 	kino_home_row_t *r = row_begin(c, KINO_HOME_CONTINUE_WATCHING, "Continue Watching",
 				       "You started these and have not finished them");
-	size_t n = c->in->ntitles;
+	double newest = 0;
 
 	if (r == NULL)
 		return;
-	while (r->nitems < c->in->row_len) {
-		size_t best = n;
-		for (size_t t = 0; t < n; t++) {
-			if (c->used[t] || c->finished[t] || c->last_played[t] <= 0 ||
-			    c->completion[t] < CW_MIN || c->completion[t] >= FINISHED)
-				continue;
-			if (best == n || c->last_played[t] > c->last_played[best])
-				best = t;
-		}
-		if (best == n)
-			break;
-		row_add(c, r, best);
-	}
+	for (size_t t = 0; t < c->in->ntitles; t++)
+		if (c->last_played[t] > newest)
+			newest = c->last_played[t];
+	/* Most recent first: seconds before the newest play, negated, so a
+	 * float keeps a second's resolution over years. */
+	for (size_t t = 0; t < c->in->ntitles; t++)
+		c->score[t] = (c->last_played[t] > 0 && c->completion[t] >= CW_MIN &&
+			       c->completion[t] < FINISHED)
+				      ? (float)((c->last_played[t] - newest) / 1000.0)
+				      : NAN;
+	fill_by_score(c, r);
 	row_end(c, r);
 }
 
@@ -145,7 +131,7 @@ static void because_you_watched(compose_t *c)
 		/* Ask for more than a row: some will be used or finished. */
 		size_t got = c->in->similar(seed, similar, c->in->row_len * 4, c->in->similar_userdata);
 		for (size_t i = 0; i < got && r->nitems < c->in->row_len; i++)
-			if (similar[i] < n && similar[i] != seed && open_title(c, similar[i]))
+			if (similar[i] < n && similar[i] != seed && !c->skip[similar[i]])
 				row_add(c, r, similar[i]);
 		if (r->nitems > 0)
 			rows++;
@@ -160,22 +146,25 @@ static void new_releases(compose_t *c)
 {
 	kino_home_row_t *r = row_begin(c, KINO_HOME_NEW_RELEASES, "New Releases",
 				       "The newest titles in the catalog");
-	double *when = malloc(sizeof(double) * (c->in->ntitles ? c->in->ntitles : 1));
+	int64_t newest = 0;
 
-	if (r != NULL && when != NULL) {
-		for (size_t t = 0; t < c->in->ntitles; t++)
-			when[t] = c->in->titles[t].released_at > 0
-					  ? (double)c->in->titles[t].released_at
-					  : -INFINITY;
-		fill_by_score(c, r, when, NULL);
-	}
-	free(when);
+	if (r == NULL)
+		return;
+	for (size_t t = 0; t < c->in->ntitles; t++)
+		if (c->in->titles[t].released_at > newest)
+			newest = c->in->titles[t].released_at;
+	for (size_t t = 0; t < c->in->ntitles; t++)
+		c->score[t] = c->in->titles[t].released_at > 0
+				      ? (float)((double)(c->in->titles[t].released_at - newest) / 1000.0)
+				      : NAN;
+	fill_by_score(c, r);
 	row_end(c, r);
 }
 
 typedef struct genre {
 	const char *name;
 	double weight;
+	size_t index; /* first-seen order, for the titles' genre lists */
 } genre_t;
 
 static int genre_cmp(const void *a, const void *b)
@@ -187,79 +176,125 @@ static int genre_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The genres of the catalog, interned: an open-addressing table of
+ * indices into g. */
+typedef struct genres {
+	genre_t *g;
+	size_t n, cap;
+	uint32_t *slot; /* nslots entries: 0 empty, else index + 1 */
+	size_t nslots;
+} genres_t;
+
+static void genres_free(genres_t *gs)
+{
+	free(gs->g);
+	free(gs->slot);
+}
+
+/* The index of name, added when new; SIZE_MAX when out of memory. */
+static size_t genre_intern(genres_t *gs, const char *name)
+{
+	if (gs->n * 2 >= gs->nslots) {
+		size_t nslots = gs->nslots ? gs->nslots * 2 : 64;
+		uint32_t *slot = calloc(nslots, sizeof(*slot));
+		if (slot == NULL)
+			return SIZE_MAX;
+		for (size_t i = 0; i < gs->n; i++) {
+			size_t at = name_hash(gs->g[i].name) & (nslots - 1);
+			while (slot[at] != 0)
+				at = (at + 1) & (nslots - 1);
+			slot[at] = (uint32_t)i + 1;
+		}
+		free(gs->slot);
+		gs->slot = slot;
+		gs->nslots = nslots;
+	}
+	size_t at = name_hash(name) & (gs->nslots - 1);
+	while (gs->slot[at] != 0) {
+		size_t i = gs->slot[at] - 1;
+		if (strcmp(gs->g[i].name, name) == 0)
+			return i;
+		at = (at + 1) & (gs->nslots - 1);
+	}
+	if (gs->n == gs->cap) {
+		size_t cap = gs->cap ? gs->cap * 2 : 16;
+		genre_t *grown = realloc(gs->g, cap * sizeof(*grown));
+		if (grown == NULL)
+			return SIZE_MAX;
+		gs->g = grown;
+		gs->cap = cap;
+	}
+	gs->g[gs->n] = (genre_t){name, 0, gs->n};
+	gs->slot[at] = (uint32_t)gs->n + 1;
+	return gs->n++;
+}
+
 /* Genre rows: the viewer's affinity (completion-weighted plays) orders them;
- * without plays, the trending weight of each genre does. */
+ * without plays, the trending weight of each genre does. Within a row,
+ * trending first, then catalog order. */
 static int genre_rows(compose_t *c)
 {
-	size_t n = c->in->ntitles, ng = 0, cap = 0;
-	genre_t *g = NULL;
+	size_t n = c->in->ntitles;
+	genres_t gs = {0};
 	bool have_plays = c->in->nplays > 0;
+	int ret = 0;
 
 	for (size_t t = 0; t < n; t++) {
 		double w = have_plays ? (c->last_played[t] > 0 ? 0.25 + c->completion[t] : 0)
 				      : (c->in->trending ? c->in->trending[t] : 0) + 1e-9;
 		for (size_t k = 0; k < c->in->titles[t].ngenres; k++) {
-			const char *name = c->in->titles[t].genres[k];
-			size_t i = 0;
-			while (i < ng && strcmp(g[i].name, name) != 0)
-				i++;
-			if (i == ng) {
-				if (ng == cap) {
-					cap = cap ? cap * 2 : 16;
-					genre_t *grown = realloc(g, cap * sizeof(*g));
-					if (grown == NULL) {
-						free(g);
-						return KINO_ENOMEM;
-					}
-					g = grown;
-				}
-				g[ng++] = (genre_t){name, 0};
+			size_t i = genre_intern(&gs, c->in->titles[t].genres[k]);
+			if (i == SIZE_MAX) {
+				ret = KINO_ENOMEM;
+				goto out;
 			}
-			g[i].weight += w;
+			gs.g[i].weight += w;
 		}
 	}
-	if (ng > 1)
-		qsort(g, ng, sizeof(*g), genre_cmp);
-	for (size_t i = 0, rows = 0; i < ng && rows < c->in->max_genres; i++) {
+	/* g[i].index keeps the interned position; the table is not used after
+	 * sorting, so sorting g in place is safe. */
+	if (gs.n > 1)
+		qsort(gs.g, gs.n, sizeof(*gs.g), genre_cmp);
+	for (size_t i = 0, rows = 0; i < gs.n && rows < c->in->max_genres; i++) {
+		const char *name = gs.g[i].name;
 		char reason[200];
-		snprintf(reason, sizeof(reason), have_plays && g[i].weight > 0
+		snprintf(reason, sizeof(reason), have_plays && gs.g[i].weight > 0
 				 ? "Because you watch a lot of %s"
-				 : "Popular in %s", g[i].name);
-		kino_home_row_t *r = row_begin(c, KINO_HOME_GENRE, g[i].name, reason);
+				 : "Popular in %s", name);
+		kino_home_row_t *r = row_begin(c, KINO_HOME_GENRE, name, reason);
 		if (r == NULL)
 			break;
-		/* Within a genre: trending first, then catalog order. */
-		while (r->nitems < c->in->row_len) {
-			size_t best = n;
-			for (size_t t = 0; t < n; t++) {
-				if (!open_title(c, t))
-					continue;
-				bool in_genre = false;
-				for (size_t k = 0; k < c->in->titles[t].ngenres && !in_genre; k++)
-					in_genre = strcmp(c->in->titles[t].genres[k], g[i].name) == 0;
-				if (!in_genre)
-					continue;
-				if (best == n || (c->in->trending &&
-						  c->in->trending[t] > c->in->trending[best]))
-					best = t;
-			}
-			if (best == n)
-				break;
-			row_add(c, r, best);
+		for (size_t t = 0; t < n; t++) {
+			bool in_genre = false;
+			for (size_t k = 0; k < c->in->titles[t].ngenres && !in_genre; k++)
+				in_genre = strcmp(c->in->titles[t].genres[k], name) == 0;
+			c->score[t] = !in_genre ? NAN
+				      : c->in->trending ? (float)c->in->trending[t] : 0.0f;
 		}
+		fill_by_score(c, r);
 		if (r->nitems > 0)
 			rows++;
 		row_end(c, r);
 	}
-	free(g);
-	return 0;
+out:
+	genres_free(&gs);
+	return ret;
 }
 
 int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t max_rows,
 		      size_t *nrows, kino_error_t *err)
 {
 	compose_t c = {.in = in, .rows = rows, .max_rows = max_rows};
-	size_t n = in->ntitles;
+	size_t n = in->ntitles, alloc = n ? n : 1;
 	int ret = 0;
 
 	*nrows = 0;
@@ -270,11 +305,15 @@ int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t
 		if (in->plays[i].title >= n)
 			return kino_error_set(err, KINO_EINVAL, "play %zu names title %zu of %zu", i,
 					      in->plays[i].title, n);
-	c.used = calloc(n ? n : 1, 1);
-	c.finished = calloc(n ? n : 1, 1);
-	c.last_played = calloc(n ? n : 1, sizeof(double));
-	c.completion = calloc(n ? n : 1, sizeof(double));
-	if (!c.used || !c.finished || !c.last_played || !c.completion) {
+	c.skip = calloc(alloc, 1);
+	c.finished = calloc(alloc, 1);
+	c.last_played = calloc(alloc, sizeof(double));
+	c.completion = calloc(alloc, sizeof(double));
+	c.score = malloc(alloc * sizeof(float));
+	c.best = malloc(KINO_HOME_ROW_MAX_ITEMS * sizeof(uint32_t));
+	c.best_score = malloc(KINO_HOME_ROW_MAX_ITEMS * sizeof(float));
+	if (!c.skip || !c.finished || !c.last_played || !c.completion || !c.score || !c.best ||
+	    !c.best_score) {
 		ret = kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -289,21 +328,28 @@ int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t
 			c.completion[p->title] = p->completion;
 		}
 	}
+	for (size_t t = 0; t < n; t++)
+		c.skip[t] = c.finished[t] || (in->hidden != NULL && in->hidden[t]);
 
 	continue_watching(&c);
 	if (in->als_scores != NULL) {
 		kino_home_row_t *r = row_begin(&c, KINO_HOME_TOP_PICKS, "Top Picks for You",
 					       "Picked for you from what you watch");
-		if (r != NULL)
-			fill_by_score(&c, r, NULL, in->als_scores);
+		if (r != NULL) {
+			memcpy(c.score, in->als_scores, n * sizeof(float));
+			fill_by_score(&c, r);
+		}
 		row_end(&c, r);
 	}
 	because_you_watched(&c);
 	if (in->trending != NULL) {
 		kino_home_row_t *r = row_begin(&c, KINO_HOME_TRENDING, "Trending Now",
 					       "What viewers are watching now");
-		if (r != NULL)
-			fill_by_score(&c, r, in->trending, NULL);
+		if (r != NULL) {
+			for (size_t t = 0; t < n; t++)
+				c.score[t] = in->trending[t] > 0 ? (float)in->trending[t] : NAN;
+			fill_by_score(&c, r);
+		}
 		row_end(&c, r);
 	}
 	new_releases(&c);
@@ -312,9 +358,12 @@ int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t
 		kino_error_set(err, ret, "out of memory");
 	*nrows = c.nrows;
 out:
-	free(c.used);
+	free(c.skip);
 	free(c.finished);
 	free(c.last_played);
 	free(c.completion);
+	free(c.score);
+	free(c.best);
+	free(c.best_score);
 	return ret;
 }

@@ -23,6 +23,8 @@ void kino_recsys_model_destroy(kino_recsys_model_t *model)
 	free(model->user_factors);
 	free(model->item_factors);
 	free(model->item_gram);
+	free(model->key_blob);
+	free(model->user_keys); /* item_keys point into the same array */
 	free(model);
 }
 
@@ -56,7 +58,7 @@ int recsys_model_alloc(size_t n_users, size_t n_items, size_t factors,
 	    model->user_factors == NULL || model->item_factors == NULL ||
 	    model->item_gram == NULL)
 		goto nomem;
-	model->info.format_version = 1;
+	model->info.format_version = 2;
 	model->info.factors = (uint32_t)factors;
 	*out = model;
 	model = NULL;
@@ -68,6 +70,136 @@ nomem:
 out:
 	kino_recsys_model_destroy(model);
 	return ret;
+}
+
+static bool key_ok(const char *k, size_t len)
+{
+	if (len == 0 || len > KINO_RECSYS_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int recsys_model_adopt_keys(kino_recsys_model_t *model, char *blob, size_t len,
+			    kino_error_t *err)
+{
+	size_t n = model->n_users + model->n_items, at = 0;
+	const char **keys = malloc(sizeof(*keys) * (n ? n : 1));
+
+	if (keys == NULL) {
+		free(blob);
+		return kino_error_set(err, KINO_ENOMEM, "out of memory for %zu keys", n);
+	}
+	/* keyed models number users and items 0..n-1 in key order, so an id
+	 * is also an index */
+	for (size_t i = 0; i < n; i++) {
+		bool user = i < model->n_users;
+		size_t idx = user ? i : i - model->n_users;
+		if ((user ? model->user_ids : model->item_ids)[idx] != (int64_t)idx) {
+			free(keys);
+			free(blob);
+			return kino_error_set(err, KINO_EINVAL,
+					      "a keyed model numbers its %ss 0..n-1; %s %zu has id %lld",
+					      user ? "user" : "item", user ? "user" : "item", idx,
+					      (long long)(user ? model->user_ids : model->item_ids)[idx]);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *k = blob + at;
+		const char *nul = at < len ? memchr(k, '\0', len - at) : NULL;
+		bool user = i < model->n_users;
+		size_t idx = user ? i : i - model->n_users;
+		if (nul == NULL || !key_ok(k, (size_t)(nul - k)) ||
+		    (idx > 0 && strcmp(keys[i - 1], k) >= 0)) {
+			free(keys);
+			free(blob);
+			return kino_error_set(err, KINO_EINVAL,
+					      "%s key %zu is missing, empty, longer than %d bytes, "
+					      "not printable ASCII or out of order",
+					      user ? "user" : "item", idx, KINO_RECSYS_KEY_MAX);
+		}
+		keys[i] = k;
+		at += (size_t)(nul - k) + 1;
+	}
+	if (at != len) {
+		free(keys);
+		free(blob);
+		return kino_error_set(err, KINO_EINVAL, "%zu bytes after the last key", len - at);
+	}
+	free(model->key_blob);
+	free(model->user_keys);
+	model->key_blob = blob;
+	model->key_blob_len = len;
+	model->user_keys = keys;
+	model->item_keys = keys + model->n_users;
+	return 0;
+}
+
+int kino_recsys_model_set_keys(kino_recsys_model_t *model, const char *const *users,
+			       const char *const *items, kino_error_t *err)
+{
+	size_t len = 0;
+	char *blob, *p;
+
+	for (size_t i = 0; i < model->n_users + model->n_items; i++) {
+		const char *k = i < model->n_users ? users[i] : items[i - model->n_users];
+		len += strnlen(k, KINO_RECSYS_KEY_MAX + 1) + 1;
+	}
+	blob = malloc(len ? len : 1);
+	if (blob == NULL)
+		return kino_error_set(err, KINO_ENOMEM, "out of memory for keys");
+	p = blob;
+	for (size_t i = 0; i < model->n_users + model->n_items; i++) {
+		const char *k = i < model->n_users ? users[i] : items[i - model->n_users];
+		size_t n = strnlen(k, KINO_RECSYS_KEY_MAX + 1);
+		memcpy(p, k, n);
+		p[n] = '\0';
+		p += n + 1;
+	}
+	return recsys_model_adopt_keys(model, blob, len, err);
+}
+
+bool kino_recsys_model_has_keys(const kino_recsys_model_t *model)
+{
+	return model->key_blob != NULL;
+}
+
+static int64_t key_find(const char **keys, const int64_t *ids, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+
+	if (keys == NULL || key == NULL)
+		return -1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(keys[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < n && strcmp(keys[lo], key) == 0) ? ids[lo] : -1;
+}
+
+int64_t kino_recsys_model_user_by_key(const kino_recsys_model_t *model, const char *key)
+{
+	return key_find(model->user_keys, model->user_ids, model->n_users, key);
+}
+
+int64_t kino_recsys_model_item_by_key(const kino_recsys_model_t *model, const char *key)
+{
+	return key_find(model->item_keys, model->item_ids, model->n_items, key);
+}
+
+const char *kino_recsys_model_user_key(const kino_recsys_model_t *model, size_t i)
+{
+	return model->user_keys != NULL && i < model->n_users ? model->user_keys[i] : NULL;
+}
+
+const char *kino_recsys_model_item_key(const kino_recsys_model_t *model, size_t i)
+{
+	return model->item_keys != NULL && i < model->n_items ? model->item_keys[i] : NULL;
 }
 
 void recsys_model_update_gram(kino_recsys_model_t *model)

@@ -1,12 +1,16 @@
 /* The model file: a versioned little-endian binary format (documented in
  * docs/recsys.md), written atomically and read as untrusted input.
  *
- *     header (416 bytes in version 1): magic "KINOALS1", format version,
+ *     header (416 bytes): magic "KINOALS1", format version,
  *         header length, shape, training parameters, data window, metrics,
  *         source
  *     int64 user ids [users], int64 item ids [items]   strictly increasing
  *     float32 user factors [users x factors], item factors [items x factors]
+ *     (version 2) uint64 key bytes, then that many bytes: the users' and
+ *         items' string keys, NUL-terminated, or nothing (0) without keys
  *     uint32 CRC-32 (the zlib polynomial) of every byte before it
+ *
+ * Version 2 writes; versions 1 and 2 read.
  *
  * The loader checks the magic and version, that the length the header
  * implies is exactly the file's length (with overflow-checked arithmetic,
@@ -28,7 +32,7 @@
 #endif
 
 #define MODEL_MAGIC "KINOALS1"
-#define MODEL_FORMAT_VERSION 1
+#define MODEL_FORMAT_VERSION 2
 #define MODEL_HEADER_V1 416
 #define MODEL_SOURCE_LEN 256
 
@@ -126,6 +130,7 @@ int kino_recsys_model_save(const kino_recsys_model_t *model, const char *path,
 	recsys_atomic_file_t af;
 	crc32_state_t crc;
 	uint32_t sum;
+	uint64_t key_bytes = model->key_blob_len;
 	const struct {
 		const void *data;
 		size_t len;
@@ -135,6 +140,8 @@ int kino_recsys_model_save(const kino_recsys_model_t *model, const char *path,
 		{model->item_ids, model->n_items * sizeof(int64_t)},
 		{model->user_factors, model->n_users * model->factors * sizeof(float)},
 		{model->item_factors, model->n_items * model->factors * sizeof(float)},
+		{&key_bytes, sizeof(key_bytes)},
+		{model->key_blob, model->key_blob_len},
 	};
 	int ret = 0;
 
@@ -144,6 +151,8 @@ int kino_recsys_model_save(const kino_recsys_model_t *model, const char *path,
 		goto out;
 	crc32_init(&crc);
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (parts[i].len == 0)
+			continue;
 		crc32_update(&crc, parts[i].data, parts[i].len);
 		if (fwrite(parts[i].data, 1, parts[i].len, af.fp) != parts[i].len) {
 			ret = kino_error_set(err, KINO_EIO, "write %s: %s",
@@ -205,7 +214,8 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	struct stat st;
 	crc32_state_t crc;
 	uint32_t version, header_len, factors, stored_sum;
-	uint64_t n_users, n_items, ids_bytes, factor_bytes, expected;
+	uint64_t n_users, n_items, ids_bytes, factor_bytes, expected, key_bytes = 0;
+	char *keys = NULL;
 	cursor_t c = {header};
 	int ret = 0;
 
@@ -230,17 +240,16 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	c.p += 8;
 	GET(&c, version);
 	GET(&c, header_len);
-	if (version != MODEL_FORMAT_VERSION) {
+	if (version != 1 && version != 2) {
 		ret = kino_error_set(err, KINO_EUNSUPPORTED,
 				     "%s: model format version %u, this build "
-				     "reads version %d", path, version,
-				     MODEL_FORMAT_VERSION);
+				     "reads versions 1 and 2", path, version);
 		goto out;
 	}
 	if (header_len != MODEL_HEADER_V1) {
 		ret = kino_error_set(err, KINO_EPARSE,
-				     "%s: header length %u, version 1 has %d",
-				     path, header_len, MODEL_HEADER_V1);
+				     "%s: header length %u, version %u has %d",
+				     path, header_len, version, MODEL_HEADER_V1);
 		goto out;
 	}
 	if (fread(header + 16, 1, MODEL_HEADER_V1 - 16, fp) != MODEL_HEADER_V1 - 16) {
@@ -293,6 +302,28 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	ids_bytes = (n_users + n_items) * 8;
 	factor_bytes = (n_users + n_items) * factors * 4;
 	expected = MODEL_HEADER_V1 + ids_bytes + factor_bytes + 4;
+	if (version >= 2) {
+		/* the key length sits after the factors; read it first so the
+		 * total can be checked before anything is allocated */
+		expected += 8;
+		if ((uint64_t)st.st_size < expected ||
+		    fseeko(fp, (off_t)(expected - 12), SEEK_SET) != 0 ||
+		    fread(&key_bytes, 8, 1, fp) != 1 ||
+		    fseeko(fp, MODEL_HEADER_V1, SEEK_SET) != 0) {
+			ret = kino_error_set(err, KINO_EPARSE,
+					     "%s: %lld bytes, too short for the shape the "
+					     "header describes (truncated or corrupt)", path,
+					     (long long)st.st_size);
+			goto out;
+		}
+		if (key_bytes > (uint64_t)st.st_size) {
+			ret = kino_error_set(err, KINO_EPARSE, "%s: key table of %llu bytes "
+					     "is longer than the file", path,
+					     (unsigned long long)key_bytes);
+			goto out;
+		}
+		expected += key_bytes;
+	}
 	if ((uint64_t)st.st_size != expected) {
 		ret = kino_error_set(err, KINO_EPARSE,
 				     "%s: %lld bytes, but the header describes "
@@ -315,6 +346,18 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	if (ret == 0)
 		ret = read_part(fp, model->item_factors, n_items * factors * 4,
 				&crc, path, "item factors", err);
+	if (ret == 0 && version >= 2) {
+		uint64_t again;
+		ret = read_part(fp, &again, 8, &crc, path, "key length", err);
+		if (ret == 0 && key_bytes > 0) {
+			keys = malloc((size_t)key_bytes);
+			if (keys == NULL)
+				ret = kino_error_set(err, KINO_ENOMEM, "%s: out of memory for keys",
+						     path);
+			else
+				ret = read_part(fp, keys, (size_t)key_bytes, &crc, path, "keys", err);
+		}
+	}
 	if (ret != 0)
 		goto out;
 	if (fread(&stored_sum, sizeof(stored_sum), 1, fp) != 1) {
@@ -335,6 +378,16 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	if (ret == 0)
 		ret = check_finite(model->item_factors, model->n_items * factors,
 				   path, "item", err);
+	if (ret == 0 && keys != NULL) {
+		ret = recsys_model_adopt_keys(model, keys, (size_t)key_bytes, err);
+		keys = NULL; /* adopted or freed */
+		if (ret != 0) {
+			kino_error_prefix(err, "%s", path);
+			ret = KINO_EPARSE;
+			if (err != NULL)
+				err->code = KINO_EPARSE;
+		}
+	}
 	if (ret != 0)
 		goto out;
 	info.format_version = version;
@@ -344,6 +397,7 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	*out = model;
 	model = NULL;
 out:
+	free(keys);
 	kino_recsys_model_destroy(model);
 	if (fp != NULL)
 		fclose(fp);

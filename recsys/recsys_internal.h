@@ -34,6 +34,12 @@ struct kino_recsys_model {
 	float *user_factors; /* n_users x factors, row-major */
 	float *item_factors; /* n_items x factors, row-major */
 	float *item_gram;    /* factors x factors: YtY + regularization I, for fold-in */
+	/* String keys (kino_recsys_model_set_keys), or all NULL: one blob of
+	 * NUL-terminated keys, users first, and a pointer per user and item
+	 * into it. */
+	char *key_blob;
+	size_t key_blob_len;
+	const char **user_keys, **item_keys;
 	kino_recsys_model_info_t info;
 };
 
@@ -71,6 +77,12 @@ static inline float recsys_rand_float(uint64_t *state)
  * fills them. Used by training and by the loader. Free with _destroy. */
 int recsys_model_alloc(size_t n_users, size_t n_items, size_t factors,
 		       kino_recsys_model_t **out, kino_error_t *err);
+
+/* Takes ownership of blob (len bytes: n_users + n_items NUL-terminated
+ * keys, users first) and checks it like kino_recsys_model_set_keys; on
+ * error frees blob and leaves the model without keys. */
+int recsys_model_adopt_keys(kino_recsys_model_t *model, char *blob, size_t len,
+			    kino_error_t *err);
 
 /* item_gram = YtY + regularization I (full symmetric), from item_factors. */
 void recsys_model_update_gram(kino_recsys_model_t *model);

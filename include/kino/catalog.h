@@ -28,7 +28,9 @@
 #include "kino/http.h"
 #include "kino/playback.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kino_error;
 
@@ -60,5 +62,43 @@ size_t kino_catalog_routes(kino_catalog_t *c, kino_http_route_t *out, size_t max
  * active streams of /metrics. Blocking. */
 int kino_catalog_active_streams(kino_catalog_t *c, long long *out /* OUT */,
 				struct kino_error *err);
+
+/* ---- the visible catalog at once ------------------------------------------
+ *
+ * For whatever ranks the whole catalog (the home screen): every published
+ * title whose window has not ended, read in one query, with each title's
+ * viewer JSON rendered once. Titles whose window starts later are included
+ * so that a cached snapshot shows them on time: callers check
+ * kino_catalog_entry_visible() when they use one. Immutable once made; any
+ * thread may read it. */
+
+typedef struct kino_catalog_entry {
+	const char *id;             /* 24 hex digits */
+	const char *name;
+	const char *const *genres;
+	size_t ngenres;
+	int64_t released_at;        /* ms: the window's start, else the creation time */
+	int64_t available_from, available_until; /* ms */
+	const char *json;           /* as GET /api/v1/titles/{id} answers it */
+	size_t json_len;
+} kino_catalog_entry_t;
+
+typedef struct kino_catalog_snapshot kino_catalog_snapshot_t;
+
+/* Reads the snapshot at now_ms (titles in _id order). Blocking. */
+int kino_catalog_snapshot_new(kino_catalog_t *c, int64_t now_ms,
+			      kino_catalog_snapshot_t **out /* OUT */,
+			      struct kino_error *err);
+void kino_catalog_snapshot_destroy(kino_catalog_snapshot_t *s);
+size_t kino_catalog_snapshot_count(const kino_catalog_snapshot_t *s);
+/* The entries, count of them (borrowed while the snapshot lives). */
+const kino_catalog_entry_t *kino_catalog_snapshot_entries(const kino_catalog_snapshot_t *s);
+/* A number that changes whenever this process writes a title: a snapshot
+ * made before a change is stale. Titles written by other processes are
+ * not seen here; refresh on a timer too. Any thread. */
+uint64_t kino_catalog_generation(kino_catalog_t *c);
+
+/* Whether a viewer may see the entry at now_ms. */
+bool kino_catalog_entry_visible(const kino_catalog_entry_t *e, int64_t now_ms);
 
 #endif

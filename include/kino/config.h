@@ -37,6 +37,16 @@ typedef struct kino_web_config {
 	char dist[4096]; /* web.dist: the built apps, web/dist */
 } kino_web_config_t;
 
+/* recsys.*: the recommender and the home screen (kino/home.h). */
+typedef struct kino_recsys_config {
+	char model[4096];       /* recsys.model: "" = <data_dir>/recsys/model.kals */
+	int retrain_interval_s; /* recsys.retrain_interval: kino up; 0 = on demand only */
+	int window_s;           /* recsys.window: plays a training reads */
+	int factors, iterations, threads;
+	float regularization, alpha;
+	int refresh_s;          /* recsys.refresh: catalog and trending */
+} kino_recsys_config_t;
+
 typedef struct kino_config {
 	char data_dir[4096];            /* data_dir: var */
 	char config_file[4096];         /* the file read, or "" */
@@ -49,6 +59,7 @@ typedef struct kino_config {
 	kino_jobs_config_t jobs;        /* jobs.*, uploads.*, fetch.* */
 	kino_keys_config_t keys;        /* keys.* */
 	kino_web_config_t web;          /* web.* */
+	kino_recsys_config_t recsys;    /* recsys.* */
 	kino_telemetry_limits_t telemetry_limits; /* telemetry.* collector limits */
 } kino_config_t;
 

@@ -238,6 +238,31 @@ int kino_recsys_model_save(const kino_recsys_model_t *model, const char *path,
 int kino_recsys_model_load(const char *path, kino_recsys_model_t **out /* OUT */,
 			   kino_error_t *err);
 
+/* ---- string keys ----------------------------------------------------------
+ *
+ * A model trained from the database names viewers and titles by their
+ * ObjectId text, not by integers. Such a model carries a key per user and
+ * per item: its ids must be 0..n-1 (an id is also an index) and the keys,
+ * like the ids, strictly increasing (strcmp order), so a key is found by
+ * binary search. Keys are
+ * 1..KINO_RECSYS_KEY_MAX bytes of printable ASCII. */
+
+#define KINO_RECSYS_KEY_MAX 64
+
+/* Gives the model its keys: users[i] and items[i] name the i-th user and
+ * item (copied). EINVAL when a key is empty, too long, not printable or
+ * out of order, or the ids are not 0..n-1. */
+int kino_recsys_model_set_keys(kino_recsys_model_t *model,
+			       const char *const *users, const char *const *items,
+			       kino_error_t *err);
+bool kino_recsys_model_has_keys(const kino_recsys_model_t *model);
+/* The id of the user or item with this key, or -1 (also without keys). */
+int64_t kino_recsys_model_user_by_key(const kino_recsys_model_t *model, const char *key);
+int64_t kino_recsys_model_item_by_key(const kino_recsys_model_t *model, const char *key);
+/* The key of the i-th user or item (borrowed), or NULL without keys. */
+const char *kino_recsys_model_user_key(const kino_recsys_model_t *model, size_t i);
+const char *kino_recsys_model_item_key(const kino_recsys_model_t *model, size_t i);
+
 /* c = 1 + alpha * strength, with the model's alpha. */
 float kino_recsys_model_confidence(const kino_recsys_model_t *model, float strength);
 
@@ -338,6 +363,67 @@ int kino_recsys_model_store_reload(kino_recsys_model_store_t *store,
 				   bool *changed /* OUT, may be NULL */,
 				   struct kino_error *err);
 
+/* ---- learning from plays -------------------------------------------------
+ *
+ * Telemetry's `plays` (one document per playback session) become one
+ * interaction per (viewer, title) with strength r (docs/recsys.md):
+ *
+ *   r = min(5, best completion (0..1) + 1 per completed play
+ *              + 0.5 per play beyond the first)
+ *
+ * and r = 0.1 (an impression) when no play of the pair was meaningful:
+ * completed, or past 5% of the title with at least 30 s watched (a quarter
+ * of the title for titles shorter than two minutes). */
+
+/* One play, as the recommender reads it. */
+typedef struct kino_recsys_play {
+	double completion;   /* 0..1; negative when the duration is unknown */
+	int64_t watch_ms;
+	int64_t duration_ms; /* 0: unknown */
+	bool completed;
+} kino_recsys_play_t;
+
+/* The plays of one (viewer, title) pair so far; zero it to start. */
+typedef struct kino_recsys_pair {
+	float best_completion;
+	uint32_t plays, completions;
+	bool meaningful;
+} kino_recsys_pair_t;
+
+void kino_recsys_pair_add(kino_recsys_pair_t *pair, const kino_recsys_play_t *play);
+/* r as above; 0 for a pair without plays. */
+float kino_recsys_pair_strength(const kino_recsys_pair_t *pair);
+
+/* Interactions keyed by strings: rows whose user and item are indices into
+ * the sorted, unique key arrays (so ids follow key order, as
+ * kino_recsys_model_set_keys wants). Zero it to start. */
+typedef struct kino_recsys_keyed {
+	kino_recsys_ratings_t ratings;
+	char **users, **items;   /* owned */
+	size_t n_users, n_items;
+	size_t skipped;          /* plays without a usable viewer or title key */
+} kino_recsys_keyed_t;
+
+void kino_recsys_keyed_close(kino_recsys_keyed_t *keyed);
+
+struct kino_db;
+
+/* Reads the plays that started at or after since_ms (Unix ms) into out
+ * (zeroed by the caller), one row per (viewer, title). Plays without a
+ * viewer (anonymous) or with a malformed key are counted in skipped.
+ * KINO_EDB when the database fails. Blocking. */
+int kino_recsys_plays_read(struct kino_db *db, int64_t since_ms,
+			   kino_recsys_keyed_t *out, kino_error_t *err);
+
+/* Trains a model on the plays since since_ms and saves it atomically at
+ * path, with keys and "plays:<database>" as its source. cfg's callback may
+ * be NULL. info (may be NULL) receives the new model's metadata. ENOENT when
+ * there are no plays to learn from. Blocking; makes cfg->threads threads. */
+int kino_recsys_train_plays(struct kino_db *db, int64_t since_ms,
+			    const kino_recsys_train_config_t *cfg, const char *path,
+			    kino_recsys_model_info_t *info /* OUT, may be NULL */,
+			    kino_error_t *err);
+
 /* ---- home rows ------------------------------------------------------------
  *
  * The viewer's home screen as ordered rows, composed from candidates the
@@ -355,8 +441,8 @@ int kino_recsys_model_store_reload(kino_recsys_model_store_t *store,
  *      weighted plays), or by trending when the viewer has none.
  *
  * Rows are filled in that order and no title appears twice across them; a
- * title finished (>= 95%) is never recommended again; empty rows are left
- * out. With no plays and no ALS scores (cold start) the screen is trending,
+ * title finished (>= 95%) is never recommended again; a hidden title (one
+ * the viewer may not see now) is never shown; empty rows are left out. With no plays and no ALS scores (cold start) the screen is trending,
  * new releases and genres. Pure: no I/O, any thread. */
 
 #define KINO_HOME_ROW_MAX_ITEMS 40
@@ -397,7 +483,8 @@ typedef struct kino_home_input {
 	const kino_home_play_t *plays;  /* any order; several per title allowed */
 	size_t nplays;
 	const float *als_scores;        /* ntitles scores, or NULL (no model) */
-	const double *trending;         /* ntitles scores, or NULL */
+	const double *trending;         /* ntitles scores (> 0 trends), or NULL */
+	const unsigned char *hidden;    /* ntitles flags: never shown; or NULL */
 	kino_home_similar_fn similar;   /* may be NULL */
 	void *similar_userdata;
 	size_t row_len;                 /* titles per row, <= KINO_HOME_ROW_MAX_ITEMS */

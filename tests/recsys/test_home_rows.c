@@ -155,6 +155,38 @@ static void test_with_history(void)
 		CHECK_INT_EQ(rows[r].type, KINO_HOME_GENRE);
 }
 
+/* A hidden title (outside its window now) is on no row, whatever its
+ * scores: top of ALS, trending and new releases at once. */
+static void test_hidden_titles(void)
+{
+	double trending[N];
+	float als[N];
+	unsigned char hidden[N] = {0};
+	kino_home_row_t rows[16];
+	size_t nrows;
+	kino_error_t err = {0};
+
+	for (size_t t = 0; t < N; t++) {
+		trending[t] = 1.0;
+		als[t] = 0.1f;
+	}
+	trending[N - 1] = 100.0;
+	als[N - 1] = 9.0f;
+	hidden[N - 1] = 1;
+	hidden[3] = 1;
+	kino_home_input_t in = {.titles = titles, .ntitles = N, .als_scores = als,
+				.trending = trending, .hidden = hidden, .similar = similar,
+				.row_len = 8, .max_because = 2, .max_genres = 3};
+	CHECK_INT_EQ(kino_home_compose(&in, rows, 16, &nrows, &err), 0);
+	check_no_repeats(rows, nrows);
+	CHECK(!in_rows(rows, nrows, N - 1));
+	CHECK(!in_rows(rows, nrows, 3));
+	/* everything else fits on the screen and is there */
+	for (size_t t = 0; t < N; t++)
+		if (!hidden[t])
+			CHECK_MSG(in_rows(rows, nrows, t), "title %zu is missing", t);
+}
+
 static void test_bad_input(void)
 {
 	kino_home_row_t rows[4];
@@ -184,6 +216,7 @@ int main(void)
 	catalog();
 	RUN_TEST(test_cold_start);
 	RUN_TEST(test_with_history);
+	RUN_TEST(test_hidden_titles);
 	RUN_TEST(test_bad_input);
 	return 0;
 }

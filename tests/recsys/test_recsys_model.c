@@ -257,7 +257,7 @@ static void test_model_file_round_trip(void)
 	CHECK_MSG(kino_recsys_model_load(path, &loaded, &err) == 0, "%s", err.message);
 	a = kino_recsys_model_info(model);
 	b = kino_recsys_model_info(loaded);
-	CHECK_INT_EQ(b->format_version, 1);
+	CHECK_INT_EQ(b->format_version, 2);
 	CHECK_INT_EQ(b->factors, a->factors);
 	CHECK_INT_EQ(b->iterations, a->iterations);
 	CHECK(b->regularization == a->regularization && b->alpha == a->alpha);
@@ -319,11 +319,11 @@ static void test_model_file_round_trip(void)
 		CHECK_INT_EQ(kino_recsys_model_load(bad, &loaded, &err), KINO_EPARSE);
 		CHECK_CONTAINS(err.message, "not a Kino model file");
 		fp = fopen(bad, "wb");
-		fwrite("KINOALS1\x02\0\0\0\xa0\x01\0\0", 1, 16, fp);
+		fwrite("KINOALS1\x03\0\0\0\xa0\x01\0\0", 1, 16, fp);
 		fclose(fp);
 		CHECK_INT_EQ(kino_recsys_model_load(bad, &loaded, &err),
 			     KINO_EUNSUPPORTED);
-		CHECK_CONTAINS(err.message, "version 2");
+		CHECK_CONTAINS(err.message, "version 3");
 	}
 	CHECK_INT_EQ(kino_recsys_model_load("/nonexistent/m.kino", &loaded, &err),
 		     KINO_ENOENT);

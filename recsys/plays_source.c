@@ -1,0 +1,319 @@
+/* Learning from telemetry's plays: the strength of a (viewer, title) pair,
+ * reading `plays` into keyed interactions, and training a model on them
+ * (see "learning from plays" in include/kino/recsys.h and docs/recsys.md).
+ *
+ * Reading is one pass over the plays in the window with a projection of the
+ * six fields used; the rows are then sorted by (viewer, title) so that each
+ * pair is folded once, and the viewers and titles are numbered in key order,
+ * which is the order a keyed model needs. */
+#include "kino/db.h"
+#include "kino/recsys.h"
+
+#include <mongoc/mongoc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MEANINGFUL_FRACTION 0.05
+#define MEANINGFUL_WATCH_MS 30000
+#define SHORT_TITLE_MS 120000
+#define COMPLETED_FRACTION 0.95
+#define STRENGTH_CAP 5.0f
+#define IMPRESSION 0.1f
+
+void kino_recsys_pair_add(kino_recsys_pair_t *pair, const kino_recsys_play_t *play)
+{
+	double c = play->completion;
+	bool completed = play->completed || c >= COMPLETED_FRACTION;
+	int64_t need_ms = MEANINGFUL_WATCH_MS;
+
+	if (play->duration_ms > 0 && play->duration_ms < SHORT_TITLE_MS)
+		need_ms = play->duration_ms / 4;
+	if (c > 1.0)
+		c = 1.0;
+	if (completed && c < 1.0)
+		c = 1.0;
+	if (c > pair->best_completion)
+		pair->best_completion = (float)c;
+	pair->plays++;
+	if (completed)
+		pair->completions++;
+	if (completed || (c >= MEANINGFUL_FRACTION && play->watch_ms >= need_ms))
+		pair->meaningful = true;
+}
+
+float kino_recsys_pair_strength(const kino_recsys_pair_t *pair)
+{
+	float r;
+
+	if (pair->plays == 0)
+		return 0.0f;
+	if (!pair->meaningful)
+		return IMPRESSION;
+	r = pair->best_completion + (float)pair->completions + 0.5f * (float)(pair->plays - 1);
+	return r > STRENGTH_CAP ? STRENGTH_CAP : r;
+}
+
+void kino_recsys_keyed_close(kino_recsys_keyed_t *k)
+{
+	if (k == NULL)
+		return;
+	kino_recsys_ratings_close(&k->ratings);
+	for (size_t i = 0; i < k->n_users; i++)
+		free(k->users[i]);
+	for (size_t i = 0; i < k->n_items; i++)
+		free(k->items[i]);
+	free(k->users);
+	free(k->items);
+	memset(k, 0, sizeof(*k));
+}
+
+typedef struct play_row {
+	char viewer[KINO_RECSYS_KEY_MAX + 1];
+	char title[KINO_RECSYS_KEY_MAX + 1];
+	kino_recsys_play_t play;
+	int64_t started_at; /* ms */
+} play_row_t;
+
+static int row_cmp(const void *a, const void *b)
+{
+	const play_row_t *x = a, *y = b;
+	int c = strcmp(x->viewer, y->viewer);
+
+	return c != 0 ? c : strcmp(x->title, y->title);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A key as a model stores it: 1..64 printable ASCII bytes. */
+static bool key_copy(char *dst, const bson_iter_t *it)
+{
+	uint32_t len;
+	const char *s;
+
+	if (!BSON_ITER_HOLDS_UTF8(it))
+		return false;
+	s = bson_iter_utf8(it, &len);
+	if (len == 0 || len > KINO_RECSYS_KEY_MAX)
+		return false;
+	for (uint32_t i = 0; i < len; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return true;
+}
+
+static double number(const bson_iter_t *it, double fallback)
+{
+	return BSON_ITER_HOLDS_NUMBER(it) ? bson_iter_as_double(it) : fallback;
+}
+
+/* One document into row; false when it cannot be used. */
+static bool row_read(const bson_t *doc, play_row_t *row)
+{
+	bson_iter_t it;
+	bool viewer = false, title = false;
+
+	memset(row, 0, sizeof(*row));
+	row->play.completion = -1;
+	if (!bson_iter_init(&it, doc))
+		return false;
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		if (strcmp(k, "viewer_id") == 0)
+			viewer = key_copy(row->viewer, &it);
+		else if (strcmp(k, "title_id") == 0)
+			title = key_copy(row->title, &it);
+		else if (strcmp(k, "completion_pct") == 0)
+			row->play.completion = number(&it, -100) / 100.0;
+		else if (strcmp(k, "watch_ms") == 0)
+			row->play.watch_ms = (int64_t)number(&it, 0);
+		else if (strcmp(k, "duration_ms") == 0)
+			row->play.duration_ms = (int64_t)number(&it, 0);
+		else if (strcmp(k, "completed") == 0 && BSON_ITER_HOLDS_BOOL(&it))
+			row->play.completed = bson_iter_bool(&it);
+		else if (strcmp(k, "started_at") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
+			row->started_at = bson_iter_date_time(&it);
+	}
+	return viewer && title;
+}
+
+/* The sorted unique keys of rows (field at offset), as owned strings. */
+static int unique_keys(const play_row_t *rows, size_t n, size_t offset, char ***out,
+		       size_t *nout)
+{
+	const char **all = malloc(sizeof(*all) * (n ? n : 1));
+	char **keys = NULL;
+	size_t m = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (all == NULL)
+		return KINO_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		all[i] = (const char *)&rows[i] + offset;
+	qsort(all, n, sizeof(*all), str_cmp);
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (keys == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && strcmp(keys[m - 1], all[i]) == 0)
+			continue;
+		keys[m] = strdup(all[i]);
+		if (keys[m] == NULL)
+			goto nomem;
+		m++;
+	}
+	free(all);
+	*out = keys;
+	*nout = m;
+	return 0;
+nomem:
+	for (size_t i = 0; i < m; i++)
+		free(keys[i]);
+	free(keys);
+	free(all);
+	return KINO_ENOMEM;
+}
+
+static int64_t key_index(char **keys, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(keys[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int64_t)lo;
+}
+
+/* Folds the sorted rows into one rating per pair. */
+static int fold_rows(play_row_t *rows, size_t n, kino_recsys_keyed_t *out, kino_error_t *err)
+{
+	int ret;
+
+	if (unique_keys(rows, n, offsetof(play_row_t, viewer), &out->users, &out->n_users) != 0 ||
+	    unique_keys(rows, n, offsetof(play_row_t, title), &out->items, &out->n_items) != 0)
+		return kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", n);
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	for (size_t i = 0; i < n;) {
+		kino_recsys_pair_t pair = {0};
+		int64_t last = 0;
+		size_t j = i;
+		for (; j < n && row_cmp(&rows[i], &rows[j]) == 0; j++) {
+			kino_recsys_pair_add(&pair, &rows[j].play);
+			if (rows[j].started_at > last)
+				last = rows[j].started_at;
+		}
+		kino_recsys_rating_t r = {
+			.user = key_index(out->users, out->n_users, rows[i].viewer),
+			.item = key_index(out->items, out->n_items, rows[i].title),
+			.value = kino_recsys_pair_strength(&pair),
+			.timestamp = last / 1000,
+		};
+		ret = kino_recsys_ratings_append(&out->ratings, &r, err);
+		if (ret != 0)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+int kino_recsys_plays_read(kino_db_t *db, int64_t since_ms, kino_recsys_keyed_t *out,
+			   kino_error_t *err)
+{
+	mongoc_client_t *cl = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(cl, kino_db_name(db), "plays");
+	bson_t *filter = BCON_NEW("started_at", "{", "$gte", BCON_DATE_TIME(since_ms), "}");
+	bson_t *opts = BCON_NEW("projection", "{", "viewer_id", BCON_INT32(1), "title_id",
+				BCON_INT32(1), "completion_pct", BCON_INT32(1), "watch_ms",
+				BCON_INT32(1), "duration_ms", BCON_INT32(1), "completed",
+				BCON_INT32(1), "started_at", BCON_INT32(1), "}", "batchSize",
+				BCON_INT32(2000));
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	play_row_t *rows = NULL;
+	size_t n = 0, cap = 0;
+	const bson_t *doc;
+	bson_error_t berr;
+	int ret = 0;
+
+	kino_recsys_ratings_init(&out->ratings);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (n == cap) {
+			size_t grown_cap = cap ? cap * 2 : 1024;
+			play_row_t *grown = realloc(rows, grown_cap * sizeof(*rows));
+			if (grown == NULL) {
+				ret = kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", n);
+				goto out;
+			}
+			rows = grown;
+			cap = grown_cap;
+		}
+		if (row_read(doc, &rows[n]))
+			n++;
+		else
+			out->skipped++;
+	}
+	if (mongoc_cursor_error(cur, &berr)) {
+		kino_db_record_error(db);
+		ret = kino_error_set(err, KINO_EDB, "reading plays: %s", berr.message);
+		goto out;
+	}
+	ret = fold_rows(rows, n, out, err);
+out:
+	free(rows);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, cl);
+	return ret;
+}
+
+int kino_recsys_train_plays(kino_db_t *db, int64_t since_ms,
+			    const kino_recsys_train_config_t *cfg, const char *path,
+			    kino_recsys_model_info_t *info, kino_error_t *err)
+{
+	kino_recsys_keyed_t keyed = {0};
+	kino_recsys_interactions_t *inter = NULL;
+	kino_recsys_model_t *model = NULL;
+	char source[256];
+	int ret;
+
+	ret = kino_recsys_plays_read(db, since_ms, &keyed, err);
+	if (ret != 0)
+		goto out;
+	if (keyed.ratings.count == 0) {
+		ret = kino_error_set(err, KINO_ENOENT,
+				     "no plays with a viewer to learn from (%zu without one)",
+				     keyed.skipped);
+		goto out;
+	}
+	ret = kino_recsys_interactions_new(&keyed.ratings, NULL, &inter, err);
+	if (ret == 0)
+		ret = kino_recsys_model_train(inter, cfg, &model, err);
+	if (ret == 0)
+		ret = kino_recsys_model_set_keys(model, (const char *const *)keyed.users,
+						 (const char *const *)keyed.items, err);
+	if (ret != 0)
+		goto out;
+	snprintf(source, sizeof(source), "plays:%s", kino_db_name(db));
+	kino_recsys_model_set_source(model, source);
+	ret = kino_recsys_model_save(model, path, err);
+	if (ret == 0 && info != NULL)
+		*info = *kino_recsys_model_info(model);
+out:
+	kino_recsys_model_destroy(model);
+	kino_recsys_interactions_destroy(inter);
+	kino_recsys_keyed_close(&keyed);
+	return ret;
+}
