@@ -27,6 +27,7 @@ typedef struct home_view {
 	int64_t *title_item;                 /* n: the model's item id, or -1 */
 	int32_t *item_title;                 /* the model's items: title index, or -1 */
 	int64_t built_at;                    /* ms */
+	int64_t build_ms;                    /* how long building it took */
 	uint64_t catalog_generation;         /* kino_catalog_generation when read */
 } home_view_t;
 

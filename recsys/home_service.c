@@ -208,6 +208,7 @@ static int view_build(kino_home_t *home, home_view_t **out, kino_error_t *err)
 			goto fail;
 		}
 	}
+	v->build_ms = now_ms() - now;
 	*out = v;
 	return 0;
 fail:
@@ -371,7 +372,13 @@ static void *maint_main(void *arg)
 		}
 		uint64_t seen = home->view != NULL ? home->view->catalog_generation : 0;
 		int64_t built = home->view != NULL ? home->view->built_at : 0;
+		int64_t cost = home->view != NULL ? home->view->build_ms : 0;
 		pthread_mutex_unlock(&home->lock);
+		/* A title change is picked up within a second, but a bulk edit
+		 * of a large catalog must not turn into back-to-back full reads:
+		 * at most a fifth of the time goes to rebuilding. */
+		int64_t gap = cost * 5 > 1000 ? cost * 5 : 1000;
+		bool edited = kino_catalog_generation(home->catalog) != seen && now - built >= gap;
 
 		bool changed = false;
 		kino_error_t err = {0};
@@ -379,8 +386,7 @@ static void *maint_main(void *arg)
 			KINO_LOG_WARN("model not reloaded: %s", kino_error_message(&err));
 		if (changed)
 			KINO_LOG_INFO("serving the model in %s", home->model_path);
-		if (changed || built == 0 || now - built >= refresh_ms ||
-		    kino_catalog_generation(home->catalog) != seen)
+		if (changed || built == 0 || now - built >= refresh_ms || edited)
 			view_refresh(home);
 		pthread_mutex_lock(&home->lock);
 	}
