@@ -180,9 +180,6 @@ void catalog_title_to_json(const catalog_title_t *t, jbuf_t *b, bool admin);
 /* Lower-cases ASCII letters of src into dst (at most size bytes). */
 void catalog_lower(char *dst, size_t size, const char *src);
 
-/* Writes src into dst with every regex metacharacter escaped by '\', so
- * that $regex matches it literally. False when it does not fit. */
-bool catalog_regex_escape(char *dst, size_t size, const char *src);
 
 /* ---- the titles collection (catalog_store.c): blocking ---- */
 
