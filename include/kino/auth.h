@@ -110,9 +110,9 @@ int kino_auth_user_list(kino_auth_t *auth, const kino_auth_user_query_t *q,
 /* Gives account `id` the role `role`; `actor` is the admin who asks (for
  * the log). Changing to the role it has already is a no-op. A demotion
  * that would leave no administrator is KINO_ECONFLICT and changes
- * nothing, also when two admins demote each other at once (on FerretDB,
- * where a conditional update is not atomic, the change is checked after
- * it is written and rolled back). KINO_ENOENT for an unknown id. Sessions
+ * nothing, also when two admins demote each other at once (the admins are
+ * counted again after the write and the change undone when none is left:
+ * a conditional update would not be atomic on FerretDB). KINO_ENOENT for an unknown id. Sessions
  * stay open: roles are read on every request, so the new role applies to
  * the account's next request. On success *out (may be NULL) is the account
  * with its new role. Blocking. */
