@@ -164,6 +164,97 @@ int kino_auth_user_get(kino_auth_t *auth, const char *id, kino_user_t *out,
 	return store_user_by_id(auth, id, out, err);
 }
 
+int kino_auth_user_list(kino_auth_t *auth, const kino_auth_user_query_t *q,
+			void (*fn)(const kino_user_t *user, void *ud), void *ud, bool *more,
+			kino_error_t *err)
+{
+	char low[EMAIL_MAX + 2], pattern[2 * EMAIL_MAX + 4];
+	bson_oid_t after;
+	bool have_after = q->after != NULL && q->after[0] != '\0';
+
+	*more = false;
+	if (q->limit < 1 || q->limit > KINO_AUTH_LIST_MAX)
+		return kino_error_set(err, KINO_EINVAL, "limit: an integer from 1 to %d",
+				      KINO_AUTH_LIST_MAX);
+	if (have_after) {
+		if (strlen(q->after) != 24 || !bson_oid_is_valid(q->after, 24))
+			return kino_error_set(err, KINO_EINVAL, "cursor: not a cursor of this list");
+		bson_oid_init_from_string(&after, q->after);
+	}
+	if (q->q != NULL && q->q[0] != '\0') {
+		/* Emails are stored in lower case, so lower-casing the query makes
+		 * the search case-insensitive without $options, the same on
+		 * MongoDB and FerretDB. */
+		if (strlen(q->q) > EMAIL_MAX || !bson_utf8_validate(q->q, strlen(q->q), false))
+			return kino_error_set(err, KINO_EINVAL, "q: at most %d bytes of UTF-8",
+					      EMAIL_MAX);
+		lower(low, sizeof(low), q->q);
+		if (!kino_db_regex_escape(pattern, sizeof(pattern), low))
+			return kino_error_set(err, KINO_EINVAL, "q: too long");
+	}
+	return store_user_list(auth, q->q != NULL && q->q[0] != '\0' ? pattern : NULL,
+			       q->by_role ? &q->role : NULL, have_after ? &after : NULL, q->limit,
+			       fn, ud, more, err);
+}
+
+static int last_admin(const kino_user_t *target, kino_error_t *err)
+{
+	return kino_error_set(err, KINO_ECONFLICT,
+			      "role: %s is the last administrator; make another account an "
+			      "administrator first",
+			      target->email);
+}
+
+int kino_auth_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
+			    const kino_user_t *actor, kino_user_t *out, kino_error_t *err)
+{
+	kino_user_t target;
+	kino_error_t undo = {0};
+	int64_t admins;
+	int ret;
+
+	ret = store_user_by_id(auth, id, &target, err);
+	if (ret == KINO_ENOENT)
+		return kino_error_set(err, KINO_ENOENT, "no such user");
+	if (ret != 0)
+		return ret;
+	if (target.role == role)
+		goto done;
+	if (target.role == KINO_ROLE_ADMIN) {
+		/* The common case answered before any write... */
+		ret = store_role_count(auth, KINO_ROLE_ADMIN, &admins, err);
+		if (ret != 0)
+			return ret;
+		if (admins <= 1)
+			return last_admin(&target, err);
+	}
+	ret = store_user_set_role(auth, id, role, err);
+	if (ret != 0)
+		return ret;
+	if (target.role == KINO_ROLE_ADMIN) {
+		/* ...and the race checked after the write: two admins demoting
+		 * each other may both have counted two. The last of them to
+		 * count sees every demotion written before it, so whoever sees
+		 * none left puts their target back. */
+		ret = store_role_count(auth, KINO_ROLE_ADMIN, &admins, err);
+		if (ret == 0 && admins < 1)
+			ret = last_admin(&target, err);
+		if (ret != 0) {
+			if (store_user_set_role(auth, id, KINO_ROLE_ADMIN, &undo) != 0)
+				KINO_LOG_ERROR("could not give %s back the admin role: %s", target.email,
+					       kino_error_message(&undo));
+			return ret;
+		}
+	}
+	KINO_LOG_INFO("%s changed the role of %s from %s to %s", actor ? actor->email : "?",
+		      target.email, kino_role_name(target.role), kino_role_name(role));
+	target.role = role;
+done:
+	if (out != NULL)
+		*out = target;
+	return 0;
+}
+
 int kino_auth_session_open(kino_auth_t *auth, const kino_user_t *user,
 			   char token[KINO_AUTH_TOKEN_LEN + 1], kino_error_t *err)
 {

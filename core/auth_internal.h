@@ -4,6 +4,8 @@
 
 #include "kino/auth.h"
 
+#include <bson/bson.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -77,5 +79,18 @@ int store_session_user(kino_auth_t *auth, const char *digest,
 int store_session_revoke(kino_auth_t *auth, const char *digest,
 			 struct kino_error *err);
 int store_ensure_indexes(kino_auth_t *auth, struct kino_error *err);
+/* One page of accounts (see kino_auth_user_list): `pattern` is a $regex on
+ * the email or NULL, `role` and `after` may be NULL. */
+int store_user_list(kino_auth_t *auth, const char *pattern, const kino_role_t *role,
+		    const bson_oid_t *after, int limit,
+		    void (*fn)(const kino_user_t *user, void *ud), void *ud, bool *more,
+		    struct kino_error *err);
+/* Sets the role and role_changed_at of a user; KINO_ENOENT when there is no
+ * such user. */
+int store_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
+			struct kino_error *err);
+/* How many accounts have `role`. */
+int store_role_count(kino_auth_t *auth, kino_role_t role, int64_t *n /* OUT */,
+		     struct kino_error *err);
 
 #endif

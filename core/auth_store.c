@@ -2,13 +2,15 @@
  * speaks libmongoc. Collections:
  *
  *   users     {_id: ObjectId, email (unique, lower case), password (scrypt
- *              string), role: "viewer"|"analyst"|"admin", created_at}
+ *              string), role: "viewer"|"analyst"|"admin", created_at,
+ *              role_changed_at (after an admin changed the role)}
  *   sessions  {_id: sha256(token) hex, user_id, created_at, expires_at,
  *              revoked: bool}
  *
  * Every function pops a pooled client, does its work and pushes it back:
  * blocking, for worker threads. Uses only operations that FerretDB v1.24
- * supports (insert, find, update with $set, createIndexes with unique). */
+ * supports (insert, find with sort/limit/projection and $regex, update with
+ * $set, count, createIndexes with unique). */
 #define KINO_LOG_MODULE "auth"
 #include "auth_internal.h"
 
@@ -69,6 +71,7 @@ int store_user_insert(kino_auth_t *auth, const char *email, const char *hash,
 	bson_error_t berr;
 	bson_oid_t oid;
 	bson_t doc = BSON_INITIALIZER;
+	int64_t now = auth_now_ms();
 	int ret = 0;
 
 	bson_oid_init(&oid, NULL);
@@ -76,7 +79,7 @@ int store_user_insert(kino_auth_t *auth, const char *email, const char *hash,
 	BSON_APPEND_UTF8(&doc, "email", email);
 	BSON_APPEND_UTF8(&doc, "password", hash);
 	BSON_APPEND_UTF8(&doc, "role", kino_role_name(role));
-	BSON_APPEND_DATE_TIME(&doc, "created_at", auth_now_ms());
+	BSON_APPEND_DATE_TIME(&doc, "created_at", now);
 	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr)) {
 		if (berr.code == DUPLICATE_KEY)
 			ret = kino_error_set(err, KINO_EEXIST,
@@ -87,6 +90,7 @@ int store_user_insert(kino_auth_t *auth, const char *email, const char *hash,
 		bson_oid_to_string(&oid, out->id);
 		snprintf(out->email, sizeof(out->email), "%s", email);
 		out->role = role;
+		out->created_at = now;
 	}
 	bson_destroy(&doc);
 	mongoc_collection_destroy(coll);
@@ -107,6 +111,8 @@ static void user_from_doc(const bson_t *doc, kino_user_t *u, char *hash, size_t 
 	u->role = KINO_ROLE_VIEWER;
 	if (bson_iter_init_find(&it, doc, "role") && BSON_ITER_HOLDS_UTF8(&it))
 		kino_role_parse(bson_iter_utf8(&it, NULL), &u->role);
+	if (bson_iter_init_find(&it, doc, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
+		u->created_at = bson_iter_date_time(&it);
 	if (hash != NULL && bson_iter_init_find(&it, doc, "password") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		snprintf(hash, hash_size, "%s", bson_iter_utf8(&it, NULL));
@@ -255,6 +261,114 @@ int store_session_revoke(kino_auth_t *auth, const char *digest, kino_error_t *er
 		ret = kino_error_set(err, KINO_ENOENT, "no such session");
 	bson_destroy(&reply);
 	bson_destroy(update);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(auth->db, c);
+	return ret;
+}
+
+int store_user_list(kino_auth_t *auth, const char *pattern, const kino_role_t *role,
+		    const bson_oid_t *after, int limit,
+		    void (*fn)(const kino_user_t *user, void *ud), void *ud, bool *more,
+		    kino_error_t *err)
+{
+	mongoc_client_t *c = NULL;
+	mongoc_collection_t *coll = NULL;
+	mongoc_cursor_t *cur = NULL;
+	bson_t filter = BSON_INITIALIZER, sub;
+	bson_t *opts = NULL;
+	const bson_t *doc;
+	bson_error_t berr;
+	kino_user_t user;
+	int n = 0, ret = 0;
+
+	*more = false;
+	if (pattern != NULL) {
+		bson_append_document_begin(&filter, "email", -1, &sub);
+		BSON_APPEND_UTF8(&sub, "$regex", pattern);
+		bson_append_document_end(&filter, &sub);
+	}
+	if (role != NULL)
+		BSON_APPEND_UTF8(&filter, "role", kino_role_name(*role));
+	if (after != NULL) {
+		bson_append_document_begin(&filter, "_id", -1, &sub);
+		BSON_APPEND_OID(&sub, "$gt", after);
+		bson_append_document_end(&filter, &sub);
+	}
+	/* One more than the page tells whether there is a next page; the
+	 * password hash never leaves the database. */
+	opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit", BCON_INT64(limit + 1),
+			"projection", "{", "password", BCON_INT32(0), "}");
+	c = kino_db_client_pop(auth->db);
+	coll = collection(auth, c, "users");
+	cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		user_from_doc(doc, &user, NULL, 0);
+		fn(&user, ud);
+		n++;
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		ret = db_error(auth, err, "listing the accounts", &berr);
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(auth->db, c);
+	bson_destroy(opts);
+	bson_destroy(&filter);
+	return ret;
+}
+
+int store_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
+			kino_error_t *err)
+{
+	mongoc_client_t *c = NULL;
+	mongoc_collection_t *coll = NULL;
+	bson_t *filter = NULL, *update = NULL;
+	bson_t reply = BSON_INITIALIZER;
+	bson_error_t berr;
+	bson_iter_t it;
+	bson_oid_t oid;
+	int ret = 0;
+
+	if (!bson_oid_is_valid(id, strlen(id))) {
+		ret = kino_error_set(err, KINO_ENOENT, "no such user");
+		goto out;
+	}
+	bson_oid_init_from_string(&oid, id);
+	filter = BCON_NEW("_id", BCON_OID(&oid));
+	update = BCON_NEW("$set", "{", "role", BCON_UTF8(kino_role_name(role)), "role_changed_at",
+			  BCON_DATE_TIME(auth_now_ms()), "}");
+	c = kino_db_client_pop(auth->db);
+	coll = collection(auth, c, "users");
+	if (!mongoc_collection_update_one(coll, filter, update, NULL, &reply, &berr))
+		ret = db_error(auth, err, "changing the role", &berr);
+	else if (!bson_iter_init_find(&it, &reply, "matchedCount") ||
+		 bson_iter_as_int64(&it) != 1)
+		ret = kino_error_set(err, KINO_ENOENT, "no such user");
+out:
+	bson_destroy(&reply);
+	bson_destroy(update);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	if (c != NULL)
+		kino_db_client_push(auth->db, c);
+	return ret;
+}
+
+int store_role_count(kino_auth_t *auth, kino_role_t role, int64_t *n, kino_error_t *err)
+{
+	mongoc_client_t *c = kino_db_client_pop(auth->db);
+	mongoc_collection_t *coll = collection(auth, c, "users");
+	bson_t *filter = BCON_NEW("role", BCON_UTF8(kino_role_name(role)));
+	bson_error_t berr;
+	int ret = 0;
+
+	*n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr);
+	if (*n < 0)
+		ret = db_error(auth, err, "counting the accounts", &berr);
 	bson_destroy(filter);
 	mongoc_collection_destroy(coll);
 	kino_db_client_push(auth->db, c);

@@ -87,6 +87,8 @@ size_t kino_catalog_routes(kino_catalog_t *c, kino_http_route_t *out, size_t max
 		      SMALL_MAX_BODY),
 		ROUTE("GET", "/api/v1/titles", catalog_route_list, SMALL_MAX_BODY),
 		ROUTE("GET", "/api/v1/titles/{id}", catalog_route_get, SMALL_MAX_BODY),
+		ROUTE("GET", "/api/v1/admin/users", user_route_admin_list, SMALL_MAX_BODY),
+		ROUTE("PATCH", "/api/v1/admin/users/{id}", user_route_admin_patch, SMALL_MAX_BODY),
 		ROUTE("PUT", "/api/v1/admin/users/{id}/plan", entitlement_route_plan_put,
 		      SMALL_MAX_BODY),
 		ROUTE("POST", "/api/v1/admin/users/{id}/grants", entitlement_route_grant_post,

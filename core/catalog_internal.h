@@ -10,6 +10,8 @@
  *   entitlement.c             the plan table and the decision (pure, public)
  *   entitlement_store.c       `subscriptions` and `grants`
  *   entitlement_routes.c      /api/v1/admin/users/{id}/..., /api/v1/me/entitlements
+ *   user_admin_routes.c       /api/v1/admin/users, PATCH /api/v1/admin/users/{id}:
+ *                             accounts (asked of the accounts module) with their plans
  *   playback_session.c        `playback_sessions` and `stream_slots`: leases
  *   playback_session_routes.c /api/v1/playback/... */
 #ifndef KINO_CORE_CATALOG_INTERNAL_H
@@ -181,9 +183,6 @@ void catalog_title_to_json(const catalog_title_t *t, jbuf_t *b, bool admin);
 /* Lower-cases ASCII letters of src into dst (at most size bytes). */
 void catalog_lower(char *dst, size_t size, const char *src);
 
-/* Writes src into dst with every regex metacharacter escaped by '\', so
- * that $regex matches it literally. False when it does not fit. */
-bool catalog_regex_escape(char *dst, size_t size, const char *src);
 
 /* ---- the titles collection (catalog_store.c): blocking ---- */
 
@@ -233,6 +232,10 @@ int entitlement_plan_set(kino_catalog_t *c, const char *user_id, kino_plan_t pla
 /* A user's plan; free with stored=false when there is none. */
 int entitlement_plan_get(kino_catalog_t *c, const char *user_id,
 			 entitlement_plan_row_t *out /* OUT */, kino_error_t *err);
+
+/* The plans of n users in one query: out[i] is user_ids[i]'s (n rows). */
+int entitlement_plan_get_many(kino_catalog_t *c, const char *const *user_ids, size_t n,
+			      entitlement_plan_row_t *out /* OUT */, kino_error_t *err);
 
 typedef struct entitlement_grant {
 	char id[25];
@@ -334,6 +337,8 @@ void entitlement_route_plan_put(kino_http_request_t *req, void *ud);
 void entitlement_route_grant_post(kino_http_request_t *req, void *ud);
 void entitlement_route_admin_get(kino_http_request_t *req, void *ud);
 void entitlement_route_mine(kino_http_request_t *req, void *ud);
+void user_route_admin_list(kino_http_request_t *req, void *ud);
+void user_route_admin_patch(kino_http_request_t *req, void *ud);
 void playback_route_start(kino_http_request_t *req, void *ud);
 void playback_route_heartbeat(kino_http_request_t *req, void *ud);
 void playback_route_stop(kino_http_request_t *req, void *ud);

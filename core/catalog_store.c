@@ -205,7 +205,7 @@ int catalog_store_title_list(kino_catalog_t *c, const catalog_query_t *q,
 	}
 	if (q->q != NULL) {
 		char pattern[1024];
-		if (!catalog_regex_escape(pattern, sizeof(pattern), q->q)) {
+		if (!kino_db_regex_escape(pattern, sizeof(pattern), q->q)) {
 			ret = kino_error_set(err, KINO_EINVAL, "q: too long");
 			goto out;
 		}

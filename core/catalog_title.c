@@ -29,24 +29,6 @@ void catalog_lower(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
-bool catalog_regex_escape(char *dst, size_t size, const char *src)
-{
-	size_t o = 0;
-
-	for (const char *p = src; *p; p++) {
-		bool meta = strchr("\\^$.|?*+()[]{}", *p) != NULL;
-		if (o + (meta ? 2 : 1) >= size)
-			return false;
-		if (meta)
-			dst[o++] = '\\';
-		dst[o++] = *p;
-	}
-	if (size == 0)
-		return false;
-	dst[o] = '\0';
-	return true;
-}
-
 /* ---- validation ---- */
 
 /* The number of code points of a valid UTF-8 string. */

@@ -335,3 +335,21 @@ const char *kino_db_state_name(kino_db_state_t state)
 	}
 	return "unknown";
 }
+
+bool kino_db_regex_escape(char *dst, size_t size, const char *src)
+{
+	size_t o = 0;
+
+	for (const char *p = src; *p; p++) {
+		bool meta = strchr("\\^$.|?*+()[]{}", *p) != NULL;
+		if (o + (meta ? 2 : 1) >= size)
+			return false;
+		if (meta)
+			dst[o++] = '\\';
+		dst[o++] = *p;
+	}
+	if (size == 0)
+		return false;
+	dst[o] = '\0';
+	return true;
+}

@@ -16,6 +16,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <stdio.h>
 #include <string.h>
 
 int entitlement_store_indexes(kino_catalog_t *c, kino_error_t *err)
@@ -64,37 +65,68 @@ int entitlement_plan_set(kino_catalog_t *c, const char *user_id, kino_plan_t pla
 	return ret;
 }
 
+static void plan_row_from_bson(entitlement_plan_row_t *out, const bson_t *doc)
+{
+	bson_iter_t it;
+
+	out->stored = true;
+	if (bson_iter_init_find(&it, doc, "plan") && BSON_ITER_HOLDS_UTF8(&it))
+		kino_entitlement_plan_parse(bson_iter_utf8(&it, NULL), &out->plan);
+	if (bson_iter_init_find(&it, doc, "until") && BSON_ITER_HOLDS_DATE_TIME(&it))
+		out->until_ms = bson_iter_date_time(&it);
+	if (bson_iter_init_find(&it, doc, "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
+		out->updated_at = bson_iter_date_time(&it);
+}
+
 int entitlement_plan_get(kino_catalog_t *c, const char *user_id, entitlement_plan_row_t *out,
 			 kino_error_t *err)
 {
-	mongoc_client_t *client = kino_db_client_pop(c->db);
-	mongoc_collection_t *coll = catalog_collection(c, client, "subscriptions");
-	bson_t *filter = BCON_NEW("_id", BCON_UTF8(user_id));
-	bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	return entitlement_plan_get_many(c, &user_id, 1, out, err);
+}
+
+int entitlement_plan_get_many(kino_catalog_t *c, const char *const *user_ids, size_t n,
+			      entitlement_plan_row_t *out, kino_error_t *err)
+{
+	mongoc_client_t *client = NULL;
+	mongoc_collection_t *coll = NULL;
+	mongoc_cursor_t *cur = NULL;
+	bson_t filter = BSON_INITIALIZER, sub, in;
 	const bson_t *doc;
 	bson_error_t berr;
 	bson_iter_t it;
+	char key[16];
 	int ret = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->plan = KINO_PLAN_FREE;
-	if (mongoc_cursor_next(cur, &doc)) {
-		out->stored = true;
-		if (bson_iter_init_find(&it, doc, "plan") && BSON_ITER_HOLDS_UTF8(&it))
-			kino_entitlement_plan_parse(bson_iter_utf8(&it, NULL), &out->plan);
-		if (bson_iter_init_find(&it, doc, "until") && BSON_ITER_HOLDS_DATE_TIME(&it))
-			out->until_ms = bson_iter_date_time(&it);
-		if (bson_iter_init_find(&it, doc, "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
-			out->updated_at = bson_iter_date_time(&it);
-	} else if (mongoc_cursor_error(cur, &berr)) {
-		ret = catalog_db_error(c, err, "reading the plan", &berr);
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].plan = KINO_PLAN_FREE;
 	}
+	if (n == 0)
+		return 0;
+	bson_append_document_begin(&filter, "_id", -1, &sub);
+	bson_append_array_begin(&sub, "$in", -1, &in);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%zu", i);
+		BSON_APPEND_UTF8(&in, key, user_ids[i]);
+	}
+	bson_append_array_end(&sub, &in);
+	bson_append_document_end(&filter, &sub);
+	client = kino_db_client_pop(c->db);
+	coll = catalog_collection(c, client, "subscriptions");
+	cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(bson_iter_utf8(&it, NULL), user_ids[i]) == 0)
+				plan_row_from_bson(&out[i], doc);
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		ret = catalog_db_error(c, err, "reading the plans", &berr);
 	mongoc_cursor_destroy(cur);
-	bson_destroy(opts);
-	bson_destroy(filter);
 	mongoc_collection_destroy(coll);
 	kino_db_client_push(c->db, client);
+	bson_destroy(&filter);
 	return ret;
 }
 

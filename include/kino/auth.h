@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kino_error;
 
@@ -37,9 +38,10 @@ typedef struct kino_auth_config {
 } kino_auth_config_t;
 
 typedef struct kino_user {
-	char id[32];     /* hex ObjectId */
-	char email[256]; /* lower-cased */
+	char id[32];        /* hex ObjectId */
+	char email[256];    /* lower-cased */
 	kino_role_t role;
+	int64_t created_at; /* Unix ms; 0 when unknown */
 } kino_user_t;
 
 #define KINO_AUTH_TOKEN_LEN 43 /* base64url of 32 bytes, without padding */
@@ -86,6 +88,37 @@ int kino_auth_signin(kino_auth_t *auth, const char *email,
 /* Looks a user up by id. KINO_ENOENT when there is none. Blocking. */
 int kino_auth_user_get(kino_auth_t *auth, const char *id,
 		       kino_user_t *out /* OUT */, struct kino_error *err);
+
+#define KINO_AUTH_LIST_MAX 100
+
+typedef struct kino_auth_user_query {
+	const char *q;      /* a substring of the email (matched in lower case), or NULL */
+	bool by_role;       /* only accounts with `role` */
+	kino_role_t role;
+	const char *after;  /* a user id: the page starts after it; or NULL */
+	int limit;          /* 1..KINO_AUTH_LIST_MAX */
+} kino_auth_user_query_t;
+
+/* Calls fn on each account of one page, in creation (_id) order, and sets
+ * *more when there are accounts after it. fn's user is valid during the
+ * call only. KINO_EINVAL (naming the parameter) for a bad cursor, limit or
+ * q. Blocking. */
+int kino_auth_user_list(kino_auth_t *auth, const kino_auth_user_query_t *q,
+			void (*fn)(const kino_user_t *user, void *ud), void *ud,
+			bool *more /* OUT */, struct kino_error *err);
+
+/* Gives account `id` the role `role`; `actor` is the admin who asks (for
+ * the log). Changing to the role it has already is a no-op. A demotion
+ * that would leave no administrator is KINO_ECONFLICT and changes
+ * nothing, also when two admins demote each other at once (the admins are
+ * counted again after the write and the change undone when none is left:
+ * a conditional update would not be atomic on FerretDB). KINO_ENOENT for an unknown id. Sessions
+ * stay open: roles are read on every request, so the new role applies to
+ * the account's next request. On success *out (may be NULL) is the account
+ * with its new role. Blocking. */
+int kino_auth_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
+			    const kino_user_t *actor, kino_user_t *out /* OUT */,
+			    struct kino_error *err);
 
 /* Opens a session for a user already known (after sign-up). Blocking. */
 int kino_auth_session_open(kino_auth_t *auth, const kino_user_t *user,

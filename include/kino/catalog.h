@@ -37,7 +37,7 @@ struct kino_error;
 typedef struct kino_catalog kino_catalog_t;
 
 /* The most routes kino_catalog_routes() writes. */
-#define KINO_CATALOG_ROUTES_MAX 16
+#define KINO_CATALOG_ROUTES_MAX 24
 
 /* db, auth, keys and cfg are borrowed and must outlive the result (and
  * every server that uses its routes). Does not touch the database: indexes

@@ -83,4 +83,9 @@ const char *kino_db_name(const kino_db_t *db);
 void kino_db_record_error(kino_db_t *db);
 unsigned long long kino_db_error_count(const kino_db_t *db);
 
+/* Writes src into dst with every regex metacharacter escaped by '\', so
+ * that a $regex matches it literally (for substring searches that work the
+ * same on MongoDB and FerretDB). False when it does not fit in size bytes. */
+bool kino_db_regex_escape(char *dst, size_t size, const char *src);
+
 #endif

@@ -176,11 +176,11 @@ static void test_regex_escape(void)
 {
 	char out[64];
 
-	CHECK(catalog_regex_escape(out, sizeof(out), "a.b*(c)[d]{e}|^$?+\\"));
+	CHECK(kino_db_regex_escape(out, sizeof(out), "a.b*(c)[d]{e}|^$?+\\"));
 	CHECK_STR_EQ(out, "a\\.b\\*\\(c\\)\\[d\\]\\{e\\}\\|\\^\\$\\?\\+\\\\");
-	CHECK(catalog_regex_escape(out, sizeof(out), "plain text"));
+	CHECK(kino_db_regex_escape(out, sizeof(out), "plain text"));
 	CHECK_STR_EQ(out, "plain text");
-	CHECK(!catalog_regex_escape(out, 4, "a.b"));
+	CHECK(!kino_db_regex_escape(out, 4, "a.b"));
 	catalog_lower(out, sizeof(out), "MiXeD Ünï");
 	CHECK_STR_EQ(out, "mixed Ünï");
 }

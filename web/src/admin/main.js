@@ -1,11 +1,14 @@
 // The admin console at /admin: the catalog's titles (drafts included), creating and editing
 // their metadata, attaching an asset (uploaded here with tus, or ingested already),
-// publishing and unpublishing.
+// publishing and unpublishing; the users and their roles (users.js); the recommender's model
+// and retraining (recsys.js).
 import '../common/styles.css';
 import { ApiError, Session, createApi } from '../common/api.js';
 import { clear, empty, errorBox, field, focusMain, h, loading, toast } from '../common/dom.js';
 import { dateTime, runtime } from '../common/format.js';
+import { recsysPage } from './recsys.js';
 import { uploadPanel } from './upload.js';
+import { usersPage } from './users.js';
 
 const session = new Session('admin');
 const api = createApi(session);
@@ -35,7 +38,9 @@ function shell(...content) {
       h('a', { class: 'brand', href: '/admin' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '▶'), 'Kino ', h('span', { class: 'badge' }, 'Admin')),
       h('nav', { 'aria-label': 'Admin' },
         h('a', { href: '/admin', 'aria-current': path === '/admin' || path === '/admin/' ? 'page' : null }, 'Titles'),
-        h('a', { href: '/admin/titles/new', 'aria-current': path === '/admin/titles/new' ? 'page' : null }, 'New title')),
+        h('a', { href: '/admin/titles/new', 'aria-current': path === '/admin/titles/new' ? 'page' : null }, 'New title'),
+        h('a', { href: '/admin/users', 'aria-current': path.startsWith('/admin/users') ? 'page' : null }, 'Users'),
+        h('a', { href: '/admin/recommendations', 'aria-current': path.startsWith('/admin/recommendations') ? 'page' : null }, 'Recommendations')),
       h('div', { class: 'sidebar-foot' },
         h('p', { class: 'muted small' }, session.user?.email || ''),
         h('button', { class: 'btn small', type: 'button', onclick: () => api.signOut() }, 'Sign out'))),
@@ -60,6 +65,9 @@ async function render() {
   if (path === '/admin') return titlesPage(live);
   if (path === '/admin/titles/new') return editPage(null, live);
   if ((m = /^\/admin\/titles\/([0-9a-f]{24})$/.exec(path))) return editPage(m[1], live);
+  const ctx = { shell, api, session, navigate, live, render, onLeave: (fn) => { cleanup = fn; } };
+  if (path === '/admin/users') return usersPage(ctx);
+  if (path === '/admin/recommendations') return recsysPage(ctx);
   shell(h('section', { class: 'page' }, h('h1', {}, 'Page not found'), h('a', { href: '/admin' }, 'Back to the titles')));
 }
 

@@ -77,6 +77,59 @@ function kpi(label, value, hint) {
   return h('div', { class: 'kpi-tile', dataset: { kpi: label } }, h('p', { class: 'kpi-label' }, label), h('p', { class: 'kpi-value' }, value), hint ? h('p', { class: 'muted small' }, hint) : null);
 }
 
+// ---- time axes ----
+// uPlot 1.6.32 auto-ranges a time scale that holds a single x value by widening it to
+// [x, x + round(86400 / ms)], in the data's units. With x in seconds (ms = 1e-3, its default)
+// that is 86,400,000 s, about 2.7 years: one day of data stretched its chart over years. A
+// scale's own `range` function does not see the single point either: uPlot calls it with the
+// widened [min, max], so a function that derived its window from `max` (the live chart's
+// [max - 600, max + 5]) landed 2.7 years ahead, hence labels like "8/18/29". The x ranges
+// below are therefore computed from the data (u.data[0]), never from the min and max uPlot
+// passes in, and each time axis says how to write its ticks.
+const DAY = 86400;
+const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+const dateFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const secondsFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit', second: '2-digit' });
+
+// The x window of the data: [first - before, last + after], or `single` seconds either side of
+// a lone point.
+function xRange(before, after, single = before) {
+  return (u) => {
+    const xs = u.data[0];
+    if (!xs?.length) return [null, null];
+    const first = xs[0], last = xs[xs.length - 1];
+    return first === last ? [first - single, last + single] : [first - before, last + after];
+  };
+}
+
+// Day buckets (UTC days, as the reports group them): one tick per day at most, "Nov 22".
+const dayIncrs = [1, 2, 7, 14, 30, 61, 91, 182, 365].map((d) => d * DAY);
+function dayAxis(extra = {}) {
+  return { stroke: '#9aa3b2', grid: { stroke: '#222838' }, incrs: dayIncrs, values: (u, splits) => splits.map((s) => dayFmt.format(s * 1000)), ...extra };
+}
+
+// Minutes to days, in local time: "2:05 PM", with the date under the first tick and where the
+// day changes; only dates when ticks are a day or more apart. Ticks at least 90 px apart, so
+// that the labels never run into each other.
+function clockAxis(withSeconds = false) {
+  return {
+    stroke: '#9aa3b2', grid: { stroke: '#222838' }, size: 52, space: 90,
+    values: (u, splits, axisIdx, space, incr) => {
+      let lastDay = null;
+      return splits.map((s) => {
+        const d = new Date(s * 1000);
+        if (incr >= DAY) return dateFmt.format(d);
+        const day = d.toDateString(), t = (withSeconds && incr < 60 ? secondsFmt : timeFmt).format(d);
+        const label = day !== lastDay ? `${t}\n${dateFmt.format(d)}` : t;
+        lastDay = day;
+        return label;
+      });
+    },
+  };
+}
+const yAxis = (extra = {}) => ({ stroke: '#9aa3b2', grid: { stroke: '#222838' }, ...extra });
+
 function chart(el, opts, data) {
   el.replaceChildren();
   const width = Math.max(300, el.clientWidth || 600);
@@ -172,17 +225,23 @@ async function dashboard() {
     }
     const days = (qday.groups || []).filter((g) => /^\d{4}-\d{2}-\d{2}$/.test(g.key)).sort((a, b) => a.key.localeCompare(b.key));
     if (days.length) {
+      // Half a day either side, so that one day is a point in the middle of its own day.
       chart(qoeChart, {
-        scales: { x: { time: true }, y: {}, r: { range: [0, 1] } },
-        axes: [{ stroke: '#9aa3b2', grid: { stroke: '#222838' } }, { stroke: '#9aa3b2', grid: { stroke: '#222838' }, label: 'startup p50 (ms)' }, { side: 1, scale: 'r', stroke: '#9aa3b2', grid: { show: false }, label: 'rebuffer ratio' }],
-        series: [{}, { label: 'Startup p50 (ms)', stroke: COLORS[1], width: 2 }, { label: 'Rebuffer ratio', stroke: COLORS[0], width: 2, scale: 'r' }],
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+        scales: { x: { time: true, range: xRange(DAY / 2, DAY / 2) }, y: { range: (u, min, max) => [0, Math.max(100, (max ?? 0) * 1.1)] }, // Rebuffering is a few percent at worst: a fixed 0..1 axis would flatten it to the floor.
+          r: { range: (u, min, max) => [0, Math.min(1, Math.max(0.05, (max ?? 0) * 1.2))] } },
+        axes: [dayAxis(), yAxis({ label: 'startup p50 (ms)' }), yAxis({ side: 1, scale: 'r', grid: { show: false }, label: 'rebuffer ratio', values: (u, splits) => splits.map((v) => `${+(v * 100).toFixed(1)} %`) })],
+        series: [{ label: 'Day', value: (u, v) => (v == null ? '' : dayFmt.format(v * 1000)) },
+          { label: 'Startup p50 (ms)', stroke: COLORS[1], width: 2, points: { size: 8 } },
+          { label: 'Rebuffer ratio', stroke: COLORS[0], width: 2, scale: 'r', points: { size: 8 }, value: (u, v) => (v == null ? '' : pct(v)) }],
       }, [days.map((g) => Date.parse(`${g.key}T00:00:00Z`) / 1000), days.map((g) => g.startup_ms?.p50 ?? null), days.map((g) => g.rebuffer_ratio)]);
     }
     const tl = conc.timeline || [];
     if (tl.length) {
       chart(concChart, {
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(2, max + 1)] } },
-        series: [{}, { label: 'Viewers', stroke: COLORS[0], fill: 'rgba(229,9,20,0.15)', width: 2 }],
+        scales: { x: { time: true, range: xRange(0, 0, 30 * 60) }, y: { range: (u, min, max) => [0, Math.max(2, max + 1)] } },
+        axes: [clockAxis(), yAxis()],
+        series: [{}, { label: 'Viewers', stroke: COLORS[0], fill: 'rgba(229,9,20,0.15)', width: 2, points: { size: 6 } }],
       }, [tl.map((p) => Date.parse(p.minute) / 1000), tl.map((p) => p.viewers)]);
     }
   }
@@ -200,7 +259,10 @@ function live(main, now, el) {
       xs.push(Date.now() / 1000); ys.push(v ?? 0);
       if (xs.length > 120) { xs.shift(); ys.shift(); }
       if (!plot) {
-        plot = chart(el, { scales: { x: { time: true, range: (u, min, max) => [max - 600, max + 5] }, y: { range: (u, min, max) => [0, Math.max(4, max + 1)] } },
+        // The last ten minutes, whatever uPlot proposes (see xRange).
+        const window10 = (u) => { const x = u.data[0], last = x[x.length - 1]; return [last - 600, last + 5]; };
+        plot = chart(el, { scales: { x: { time: true, range: window10 }, y: { range: (u, min, max) => [0, Math.max(4, max + 1)] } },
+          axes: [clockAxis(true), yAxis()],
           series: [{}, { label: 'Active streams', stroke: COLORS[0], fill: 'rgba(229,9,20,0.15)', width: 2 }] }, [xs, ys]);
       } else plot.setData([xs, ys]);
       now.textContent = v === null ? 'not reported by this server' : `${v} ${v === 1 ? 'stream' : 'streams'} now`;

@@ -94,3 +94,26 @@ export function icon(name) {
   span.innerHTML = `<svg viewBox="0 0 24 24" width="24" height="24" fill="currentColor">${ICONS[name]}</svg>`;
   return span;
 }
+
+// Asks before doing something that matters. A modal <dialog>: focus stays inside it, Escape
+// cancels, and focus goes back to where it was. Resolves true only for the confirm button.
+export function confirmDialog({ title, message, confirm = 'Confirm', cancel = 'Cancel' }) {
+  return new Promise((resolve) => {
+    const back = document.activeElement;
+    const titleId = `dlg-${Math.random().toString(36).slice(2, 9)}`;
+    const no = h('button', { class: 'btn', type: 'button', onclick: () => dlg.close('cancel') }, cancel);
+    const yes = h('button', { class: 'btn primary', type: 'button', onclick: () => dlg.close('confirm') }, confirm);
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, title),
+      Array.isArray(message) ? message.map((m) => h('p', {}, m)) : h('p', {}, message),
+      h('div', { class: 'actions' }, yes, no));
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      back?.focus?.();
+      resolve(dlg.returnValue === 'confirm');
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    no.focus();
+  });
+}
