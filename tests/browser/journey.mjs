@@ -16,6 +16,7 @@
 //      shows its model and "Retrain now", or says it is not available on this server;
 //   6. the analytics dashboard shows the plays with their watch time.
 // A screenshot of each page goes to KINO_ARTIFACTS. Exit 0 on success.
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -356,13 +357,52 @@ async function main() {
     const retrain = admin.getByRole('button', { name: 'Retrain now' });
     await retrain.waitFor();
     await admin.locator('.facts-grid, .state.empty').first().waitFor();
-    if (await admin.getByText('Recommendations are not available on this server').count()) {
-      check(await retrain.isDisabled(), 'no retraining without the recommender routes');
-      log('recommendations: not available on this server (the page says so)');
-    } else {
-      log('recommendations: the model and training state are shown');
+    check(!(await admin.getByText('Recommendations are not available on this server').count()),
+      'the recommender routes are served');
+    // ---- after retraining, the viewer's home rows change ----
+    // A catalog worth recommending from: more titles in two genres, watched by simulated
+    // viewers through the real paths (playback sessions, beacons to the collector).
+    for (let i = 0; i < 10; i++) {
+      const g = i % 2 ? 'Documentary' : 'Animation';
+      const t = await api('POST', '/api/v1/admin/titles', adminToken, { title: `${g} Short ${i}`, tier: 'free', genres: [g], asset_id: env.KINO_ASSET_ID, year: 2020 + i });
+      check(t.status === 201, `extra title ${i}: ${t.status}`);
+      check((await api('POST', `/api/v1/admin/titles/${t.json.id}/publish`, adminToken)).status === 200, `publish extra title ${i}`);
     }
+    const telemetryHttp = env.KINO_TELEMETRY_WS.replace(/^ws/, 'http').replace(/\/v1\/beacons$/, '');
+    const sim = spawnSync('python3', [path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/simulate-viewers'), '--api', API,
+      '--telemetry', telemetryHttp, '--viewers', '30', '--plays', '3-5', '--seed', '11'],
+    { env: { ...env, KINO_ADMIN_TOKEN: adminToken }, encoding: 'utf8', timeout: 180000 });
+    log(`simulated viewers: ${(sim.stdout || '').trim()} ${(sim.stderr || '').trim()}`);
+    check(sim.status === 0, `scripts/simulate-viewers failed (${sim.status})`);
+    const rowTitles = async () => {
+      await page.goto(`${BASE}/`);
+      await page.locator('section.row h2').first().waitFor();
+      return page.locator('section.row h2').allInnerTexts();
+    };
+    const before = await rowTitles();
+    log(`viewer's rows before retraining: ${before.join(' | ')}`);
+    check(!before.includes('Top Picks for You'), 'no top picks before a model exists');
+    await shot(page, '23-viewer-home-before-retraining');
+    await retrain.click();
+    let status;
+    for (let i = 0; i < 240; i++) {
+      status = await api('GET', '/api/v1/admin/recsys', adminToken);
+      if (status.json?.training?.state !== 'running' && status.json?.training?.finished_at) break;
+      await admin.waitForTimeout(500);
+    }
+    // the page follows the training by itself and lets the button go again
+    await admin.waitForFunction(() => {
+      const b = [...document.querySelectorAll('button')].find((x) => x.textContent.trim() === 'Retrain now');
+      return b && !b.disabled;
+    }, null, { timeout: 10000 });
+    check(status.json?.model && status.json.training.state === 'idle', `a model after retraining: ${JSON.stringify(status.json)}`);
+    log(`recommendations: trained on ${status.json.model.interactions} interactions in ${status.json.model.train_seconds.toFixed(2)} s`);
     await shot(admin, '22-admin-recommendations');
+    const after = await rowTitles();
+    log(`viewer's rows after retraining: ${after.join(' | ')}`);
+    check(after.includes('Top Picks for You'), 'the viewer gets top picks after retraining');
+    check(after.join('|') !== before.join('|'), 'the home rows change after retraining');
+    await shot(page, '24-viewer-home-after-retraining');
 
     // ---- 6. analytics ----
     const an = await adminCtx.newPage();
