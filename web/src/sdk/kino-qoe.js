@@ -110,11 +110,12 @@ export class KinoQoe {
     }
   }
 
-  // An error the player reported. With fatalErrors: 'app', the page decides what is
-  // fatal (it calls error(code, { fatal: true }) when it gives up), so a player's
-  // "fatal" error is reported as not fatal.
+  // An error the player reported. With fatalErrors: 'app' the page owns the errors the
+  // player calls fatal (it may recover them): it reports them itself with error(), so
+  // they are not reported here twice.
   playerError(code, fatal) {
-    this.error(code, { fatal: fatal && this.options.fatalErrors !== 'app' });
+    if (fatal && this.options.fatalErrors === 'app') return;
+    this.error(code, { fatal });
   }
 
   error(code, { fatal = false } = {}) {
@@ -227,7 +228,8 @@ export class KinoQoe {
 //   player       {name, version} for session_start (default kino-qoe + the engine)
 //   hls | dash | shaka   the player instance to listen to (or attachPlayer() later)
 //   heartbeatMs  10000; requestedAt (ms, the play request, for startup_ms; default now)
-//   fatalErrors  'player' (default: as the player says) or 'app' (the page calls error())
+//   fatalErrors  'player' (default: as the player says) or 'app' (the page reports the
+//                errors the player calls fatal with error(), recovered or not)
 //   maxPending 1000; backoff {initialMs: 1000, maxMs: 30000}; ackTimeoutMs 15000;
 //   maxBeaconBytes 61440; flushOnHide true
 //   hooks        for tests and logging: onBeacon(b), onAnswer(frame), onConnect, onOpen,

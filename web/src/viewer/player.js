@@ -172,8 +172,8 @@ export class Player {
       durationMs: duration ? duration * 1000 : undefined,
       player: { name: 'kino-web', version: `0.1.0 ${this.format === 'dash' ? 'dash.js' : 'hls.js'}` },
       requestedAt: this.requestedAt,
-      // The page recovers some errors the engines call fatal (a media error, once):
-      // fail() says when playback is really lost.
+      // The page recovers some errors the engines call fatal (a media error, once), so
+      // it reports those itself: fail() when playback is really lost.
       fatalErrors: 'app',
     });
   }
@@ -411,6 +411,7 @@ export class Player {
       if (!d.fatal) return;
       if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) {
         recovered = true;
+        this.qoe?.error(d.details, { fatal: false }); // survived: not a playback failure
         hls.recoverMediaError();
         return;
       }
