@@ -21,7 +21,8 @@
 //      split in several bodies under the configured size;
 //   4. unit level, no network: the Shaka adapter on a fake Shaka player and a fake
 //      video (renditions, buffering vs seeking, error severities, getStats), the
-//      offline buffer's drop policy, the backoff schedule, and flush() splitting.
+//      offline buffer's drop policy, the backoff schedule, flush() splitting, and the
+//      watchdog that drops a connection that acknowledges nothing.
 // Exit 0 on success.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -463,6 +464,16 @@ async function scenarioUnit(browser) {
     for (let i = 0; i < 6; i++) t4.push('heartbeat', { pad: 'x'.repeat(100) });
     out.refused = { accepted: t4.flush(), calls, failed: t4.stats().beaconFailed };
     t4.close();
+    // A collector that takes the connection and never answers (frozen, or a half-open
+    // TCP connection): the watchdog drops the socket and the beacon goes again.
+    let opened = 0;
+    const timeouts = [];
+    class SilentSocket { constructor() { opened++; this.readyState = 0; setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0); } send() {} close() { this.readyState = 3; } }
+    const t5 = new BeaconTransport({ url: 'ws://fake', sessionId: 's6', WebSocket: SilentSocket, ackTimeoutMs: 100, backoff: { initialMs: 10, maxMs: 20 }, hooks: { onAckTimeout: (x) => timeouts.push(x.seq) } });
+    t5.push('session_start', {});
+    await tick(800);
+    out.watchdog = { timeouts, opened, stats: t5.stats() };
+    t5.close();
     return out;
   });
   log(`unit: shaka beacons ${r.shaka.join(',')}`);
@@ -491,6 +502,8 @@ async function scenarioUnit(browser) {
   const order = r.flush.flatMap((f) => f.seqs);
   check(order[0] === '1:session_start' && order.slice(-5).every((s) => s.endsWith('heartbeat')), `flush order: ${order}`);
   check(r.refused.calls === 2 && r.refused.failed === 1 && r.refused.accepted > 0 && r.refused.accepted < 6, `flush stops when the browser refuses: ${JSON.stringify(r.refused)}`);
+  check(r.watchdog.timeouts.length >= 1 && r.watchdog.timeouts.every((s) => s === 0) && r.watchdog.opened >= 2 && r.watchdog.stats.pending === 1 && r.watchdog.stats.sent >= 2,
+    `ack watchdog: ${JSON.stringify(r.watchdog)}`);
   check(page.errors.length === 0, `page errors: ${page.errors}`);
   await ctx.close();
 }

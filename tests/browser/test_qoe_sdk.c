@@ -99,25 +99,6 @@ static void make_clip(const char *dir, const char *path)
 	free(err);
 }
 
-/* The JSON string value of "key" in text, copied into buf. */
-static const char *json_str(const char *text, const char *key, char *buf, size_t size)
-{
-	char pat[64];
-	const char *p, *end;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = text ? strstr(text, pat) : NULL;
-	if (p == NULL)
-		return NULL;
-	p += strlen(pat);
-	end = strchr(p, '"');
-	if (end == NULL || (size_t)(end - p) >= size)
-		return NULL;
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
-	return buf;
-}
-
 int main(void)
 {
 	kino_http_config_t http_cfg = {.host = "127.0.0.1", .port = 0, .max_body = 4096, .workers = 2};
@@ -171,7 +152,7 @@ int main(void)
 				     "--ladder", "360:700,180:250", "--segment-seconds", "2", NULL},
 		      env, 180000, &out, &errout);
 	CHECK_MSG(rc == 0, "kino ingest failed (%d):\n%s", rc, errout);
-	CHECK_MSG(json_str(out, "asset_id", asset_id, sizeof(asset_id)) != NULL, "no asset_id in: %s",
+	CHECK_MSG(tenv_json_str(out, "asset_id", asset_id, sizeof(asset_id)) != NULL, "no asset_id in: %s",
 		  out);
 	free(out);
 	free(errout);
