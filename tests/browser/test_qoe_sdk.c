@@ -32,6 +32,15 @@
 #define ADMIN_PASSWORD "admin pass 123"
 
 static kino_db_t *kdb;
+/* kino serve, killed at exit on every path: a failed CHECK exits at once, and a server
+ * left behind would hold its port and data long after the test. */
+static tenv_proc_t serve;
+
+static void serve_kill(void)
+{
+	if (serve.pid > 0)
+		tenv_proc_kill(&serve);
+}
 
 /* GET /__test/beacons/{session_id}: the stored beacons of a session. Blocking. */
 static void beacons_route(kino_http_request_t *req, void *userdata)
@@ -107,7 +116,6 @@ int main(void)
 				   .handler = beacons_route, .mode = KINO_HTTP_BLOCKING};
 	kino_http_server_t *srv;
 	kino_error_t err = {0};
-	tenv_proc_t serve = {0};
 	tenv_db_t db;
 	char dir[512], data[700], clip[700], asset_id[80], url[128], script[700];
 	char env_uri[200], env_data[800], env_http[64], env_dist[700];
@@ -165,6 +173,7 @@ int main(void)
 	free(errout);
 
 	tenv_proc_spawn(&serve, dir, (char *[]){KINO_BIN, "serve", NULL}, env);
+	atexit(serve_kill);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
 	TENV_WAIT_UNTIL(ok, tenv_http_get(url, NULL) == 200, 20000);
 	CHECK_MSG(ok, "kino serve did not become healthy");
@@ -211,7 +220,7 @@ int main(void)
 
 	kino_http_server_destroy(srv);
 	kino_db_destroy(kdb);
-	tenv_proc_kill(&serve);
+	serve_kill();
 	tenv_db_stop(&db);
 	tenv_rmtree(dir);
 	kino_db_global_cleanup();
