@@ -4,6 +4,9 @@
 //   dist/analytics/index.html  the analyst dashboard (/analytics)
 //   dist/assets/*              bundles and images named by content hash, served immutable,
 //                              each with a precompressed .gz twin.
+//   dist/assets/kino-qoe.js    the QoE SDK (src/sdk/) alone, one ESM file with no imports,
+//                              for third-party pages (docs/telemetry.md, "Player SDK"); also
+//                              as kino-qoe-<hash>.js, the name to cache forever.
 // Everything the apps need is bundled here: nothing is loaded from the internet at run time.
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -46,6 +49,24 @@ const result = await esbuild.build({
   logLevel: 'warning',
   define: { 'process.env.NODE_ENV': '"production"' },
 });
+
+// The QoE SDK on its own: a stable name for embedding, and a hashed one for caching.
+const sdk = await esbuild.build({
+  absWorkingDir: here,
+  entryPoints: { 'kino-qoe': 'src/sdk/kino-qoe.js' },
+  bundle: true,
+  format: 'esm',
+  outdir: assets,
+  minify: true,
+  sourcemap: 'linked',
+  target: ['chrome100', 'firefox100', 'safari15'],
+  metafile: true,
+  logLevel: 'warning',
+});
+const sdkBody = await readFile(path.join(assets, 'kino-qoe.js'));
+const sdkHashed = `kino-qoe-${createHash('sha256').update(sdkBody).digest('hex').slice(0, 10)}.js`;
+await writeFile(path.join(assets, sdkHashed), sdkBody); // its source map stays kino-qoe.js.map
+Object.assign(result.metafile.outputs, sdk.metafile.outputs, { [path.join(assets, sdkHashed)]: { bytes: sdkBody.length } });
 
 // The favicon, named by its hash like every other asset.
 const favicon = await readFile(path.join(here, 'src/common/favicon.svg'));

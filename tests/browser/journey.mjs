@@ -219,8 +219,11 @@ async function main() {
     // The QoE beacons so far (session_start, playing, rendition, a heartbeat) are
     // acknowledged by the collector, which acknowledges only what is durable.
     if (env.KINO_BEACONS === '1') {
-      await page.waitForFunction(() => window.kinoPlayer?.qoe?.acked >= 3, null, { timeout: 15000 }).catch(() => {});
-      const qoe = await page.evaluate(() => ({ acked: window.kinoPlayer.qoe.acked, pending: window.kinoPlayer.qoe.pending.size, rejected: window.kinoPlayer.qoe.rejected, url: window.kinoPlayer.qoe.url, socket: window.kinoPlayer.qoe.ws?.readyState ?? null }));
+      await page.waitForFunction(() => window.kinoPlayer?.qoe?.stats().acked >= 3, null, { timeout: 15000 }).catch(() => {});
+      const qoe = await page.evaluate(() => {
+        const q = window.kinoPlayer.qoe;
+        return { ...q.stats(), rejected: q.transport.rejected, url: q.transport.url };
+      });
       log(`QoE beacons: ${qoe.acked} acknowledged, ${qoe.pending} pending, ${qoe.rejected.length} refused`);
       check(qoe.acked >= 3 && qoe.rejected.length === 0, `QoE beacons: ${JSON.stringify(qoe)}`);
     } else {

@@ -118,25 +118,6 @@ static void build_web(void)
 	free(err);
 }
 
-/* The JSON string value of "key" in text, copied into buf. */
-static const char *json_str(const char *text, const char *key, char *buf, size_t size)
-{
-	char pat[64];
-	const char *p, *end;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = text ? strstr(text, pat) : NULL;
-	if (p == NULL)
-		return NULL;
-	p += strlen(pat);
-	end = strchr(p, '"');
-	if (end == NULL || (size_t)(end - p) >= size)
-		return NULL;
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
-	return buf;
-}
-
 int main(void)
 {
 	char dir[512], data[700], sub[700], env_uri[200], env_data[800], env_http[64],
@@ -239,7 +220,7 @@ int main(void)
 					     "--subtitle", e_src, NULL},
 			      env, 180000, &out, &err);
 		CHECK_MSG(rc == 0, "kino ingest failed (%d):\n%s", rc, err);
-		CHECK_MSG(json_str(out, "asset_id", asset_id, sizeof(asset_id)) != NULL,
+		CHECK_MSG(tenv_json_str(out, "asset_id", asset_id, sizeof(asset_id)) != NULL,
 			  "no asset_id in: %s", out);
 		free(out);
 		free(err);

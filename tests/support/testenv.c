@@ -403,3 +403,21 @@ void tenv_fake_asset(const char *media_root, const char *id, double duration)
 		id, duration);
 	fclose(f);
 }
+
+const char *tenv_json_str(const char *text, const char *key, char *buf, size_t size)
+{
+	char pat[64];
+	const char *p, *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = text ? strstr(text, pat) : NULL;
+	if (p == NULL)
+		return NULL;
+	p += strlen(pat);
+	end = strchr(p, '"');
+	if (end == NULL || (size_t)(end - p) >= size)
+		return NULL;
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	return buf;
+}

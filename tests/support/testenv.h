@@ -109,6 +109,10 @@ void tenv_sleep_ms(int ms);
  * service read it, for tests that need an asset without transcoding one. */
 void tenv_fake_asset(const char *media_root, const char *id, double duration);
 
+/* The string value of "key" in a JSON text (the first `"key":"...`, no escapes),
+ * copied into buf; NULL when absent or longer than size - 1. */
+const char *tenv_json_str(const char *text, const char *key, char *buf, size_t size);
+
 /* Reads a whole file; NULL if it cannot. Caller frees. */
 char *tenv_read_file(const char *path);
 

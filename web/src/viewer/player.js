@@ -2,12 +2,13 @@
 // URL with hls.js or its DASH URL with dash.js (a toggle, remembered), keeps the stream
 // lease alive with heartbeats and stops the session on leave. Around the engines: custom
 // accessible controls, a manual quality menu next to adaptive bitrate, seek-bar
-// thumbnails from the trick-play VTT, subtitles from asset.json, and resume.
+// thumbnails from the trick-play VTT, subtitles from asset.json, and resume. The QoE
+// beacons are the SDK's (../sdk/kino-qoe.js), attached to the video and the engine.
 import { ApiError } from '../common/api.js';
 import { clear, h, icon } from '../common/dom.js';
 import { clock } from '../common/format.js';
 import { resumePosition, saveProgress } from './progress.js';
-import { QoeReporter, deviceName, telemetryUrl } from './qoe.js';
+import { attach as attachQoe } from '../sdk/kino-qoe.js';
 import { cueAt, parseThumbnailVtt } from './thumbnails.js';
 
 export const REFUSALS = {
@@ -35,6 +36,16 @@ export const REFUSALS = {
 
 const FORMAT_KEY = 'kino.viewer.format';
 const SUBS_KEY = 'kino.viewer.subtitles';
+
+// Where the collector is: the playback answer's beacon_url when the API gives one, a
+// deployment's override in localStorage, else the telemetry.listen default of `kino up`
+// (port 8081 of the same host).
+export function telemetryUrl(playback) {
+  if (playback?.beacon_url) return new URL(playback.beacon_url, location.href).href.replace(/^http/, 'ws');
+  const saved = localStorage.getItem('kino.telemetry.url');
+  if (saved) return saved;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:8081/v1/beacons`;
+}
 
 export function preferredFormat() {
   return localStorage.getItem(FORMAT_KEY) === 'dash' ? 'dash' : 'hls';
@@ -112,8 +123,6 @@ export class Player {
       if (Math.abs(v.currentTime - (this.lastSaved || 0)) >= 5) this.saveProgress();
     });
 
-    this.watchQoe();
-
     this.seek.addEventListener('input', () => {
       this.seeking = true;
       this.showPreview(Number(this.seek.value));
@@ -143,65 +152,29 @@ export class Player {
     ['mousemove', 'keydown', 'focusin', 'touchstart'].forEach((e) => this.root.addEventListener(e, wake));
     this.onKey = (e) => this.key(e);
     document.addEventListener('keydown', this.onKey);
-    this.onPageHide = () => { this.qoe?.close(); this.stopSession(true); };
+    this.onPageHide = () => this.stopSession(true); // the QoE SDK ends its session by itself
     window.addEventListener('pagehide', this.onPageHide);
   }
 
   setState(s) { this.root.dataset.state = s; }
 
-  // ---- QoE beacons (./qoe.js): the player's story, told to the telemetry collector ----
-  watchQoe() {
-    const v = this.video;
-    const ms = (t) => Math.round(t * 1000);
-    const emit = (event, fields) => this.qoe?.emit(event, fields);
-    v.addEventListener('playing', () => {
-      if (!this.firstFrame) {
-        this.firstFrame = true;
-        emit('playing', { startup_ms: Date.now() - this.requestedAt, playhead_ms: ms(v.currentTime) });
-      } else if (this.stalled) {
-        this.stalled = false;
-        emit('rebuffer_end', { playhead_ms: ms(v.currentTime) });
-      }
-    });
-    v.addEventListener('waiting', () => {
-      if (this.firstFrame && !v.seeking && !this.stalled) {
-        this.stalled = true;
-        emit('rebuffer_start', { playhead_ms: ms(v.currentTime) });
-      }
-    });
-    v.addEventListener('seeking', () => { if (this.firstFrame) emit('seek', { playhead_ms: ms(v.currentTime), from_ms: ms(this.lastPlayhead || 0) }); });
-    v.addEventListener('timeupdate', () => { if (!v.seeking) this.lastPlayhead = v.currentTime; });
-    v.addEventListener('pause', () => { if (this.firstFrame && !v.ended) { this.wasPaused = true; emit('pause', { playhead_ms: ms(v.currentTime) }); } });
-    v.addEventListener('play', () => { if (this.wasPaused) { this.wasPaused = false; emit('resume', { playhead_ms: ms(v.currentTime) }); } });
-    v.addEventListener('ended', () => emit('ended', { playhead_ms: ms(v.currentTime) }));
-  }
-
+  // ---- QoE beacons: the SDK reports the video and the engine; the page adds what only
+  // it knows (the session, the collector, when it gives up on an error) ----
   startQoe(s) {
-    const token = new URL(s.hls_url, location.href).pathname.split('/')[2];
     const duration = this.meta?.duration || this.title.duration;
-    this.qoe = new QoeReporter(telemetryUrl(s), s.session_id);
-    this.qoe.emit('session_start', {
-      title_id: this.title.id, asset_id: s.asset_id, device: deviceName(), token,
+    this.qoe = attachQoe(this.video, {
+      url: telemetryUrl(s),
+      sessionId: s.session_id,
+      token: new URL(s.hls_url, location.href).pathname.split('/')[2],
+      titleId: this.title.id,
+      assetId: s.asset_id,
+      viewerId: this.session.user?.id,
+      durationMs: duration ? duration * 1000 : undefined,
       player: { name: 'kino-web', version: `0.1.0 ${this.format === 'dash' ? 'dash.js' : 'hls.js'}` },
-      duration_ms: duration ? Math.round(duration * 1000) : undefined,
-      viewer_id: this.session.user?.id,
-    });
-    this.timers.push(setInterval(() => this.qoeHeartbeat(), 10000));
-  }
-
-  qoeHeartbeat() {
-    const v = this.video;
-    if (!this.qoe || !this.firstFrame) return;
-    const b = v.buffered;
-    let ahead = 0;
-    for (let i = 0; i < b.length; i++) if (b.start(i) <= v.currentTime && v.currentTime <= b.end(i)) ahead = b.end(i) - v.currentTime;
-    this.qoe.emit('heartbeat', {
-      playhead_ms: Math.round(v.currentTime * 1000),
-      bitrate: Math.round(this.current?.bitrate || 0),
-      buffer_ms: Math.round(ahead * 1000),
-      dropped_frames: v.getVideoPlaybackQuality?.().droppedVideoFrames || 0,
-      player_width: v.clientWidth, player_height: v.clientHeight,
-      width: v.videoWidth || undefined, height: v.videoHeight || undefined,
+      requestedAt: this.requestedAt,
+      // The page recovers some errors the engines call fatal (a media error, once), so
+      // it reports those itself: fail() when playback is really lost.
+      fatalErrors: 'app',
     });
   }
 
@@ -438,6 +411,7 @@ export class Player {
       if (!d.fatal) return;
       if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) {
         recovered = true;
+        this.qoe?.error(d.details, { fatal: false }); // survived: not a playback failure
         hls.recoverMediaError();
         return;
       }
@@ -446,11 +420,12 @@ export class Player {
         ? 'The playback link has expired. Reload the page to start again.'
         : `The stream could not be played (${d.details}).`, d.details);
     });
+    this.qoe?.attachPlayer({ hls });
     hls.loadSource(url);
     hls.attachMedia(v);
     return {
       setQuality: (i) => { hls.currentLevel = i; this.announceQuality(i); },
-      destroy: () => hls.destroy(),
+      destroy: () => { this.qoe?.detachPlayer(); hls.destroy(); },
     };
   }
 
@@ -482,6 +457,7 @@ export class Player {
     // A protected asset (docs/protection.md): ClearKey licences from the asset's key
     // route, resolved against the MPD (dash.js would resolve dashif:Laurl against the page).
     if (this.meta?.protection) p.setProtectionData({ 'org.w3.clearkey': { serverURL: new URL('key/clearkey', mpd).href } });
+    this.qoe?.attachPlayer({ dash: p });
     p.initialize(this.video, mpd, false);
     return {
       setQuality: (i) => {
@@ -489,7 +465,7 @@ export class Player {
         if (i >= 0) p.setRepresentationForTypeByIndex('video', i, true);
         this.announceQuality(i);
       },
-      destroy: () => p.destroy(),
+      destroy: () => { this.qoe?.detachPlayer(); p.destroy(); },
     };
   }
 
@@ -503,9 +479,6 @@ export class Player {
 
   onRendition(r) {
     if (this.current && (this.current.height !== r.height || this.current.bitrate !== r.bitrate)) this.switches++;
-    if (this.firstFrame || !this.current || this.current.bitrate !== r.bitrate) {
-      this.qoe?.emit('rendition_change', { bitrate: Math.round(r.bitrate), height: r.height, playhead_ms: Math.round(this.video.currentTime * 1000) });
-    }
     this.current = r;
     this.root.dataset.rendition = `${r.height}p`;
     this.root.dataset.switches = String(this.switches);
@@ -555,7 +528,7 @@ export class Player {
 
   fail(text, code) {
     if (this.destroyed || this.root.dataset.state === 'refused') return;
-    this.qoe?.emit('error', { code: String(code || 'playback_error').slice(0, 63), fatal: true, playhead_ms: Math.round(this.video.currentTime * 1000) });
+    this.qoe?.error(code || 'playback_error', { fatal: true });
     this.setState('error');
     this.root.dataset.reason = code || 'error';
     this.message.hidden = false;
@@ -573,9 +546,8 @@ export class Player {
     this.engine = null;
     this.timers.forEach((t) => clearInterval(t));
     this.timers = [];
-    this.qoe?.close();
+    this.qoe?.detach();
     this.qoe = null;
-    this.firstFrame = false;
     this.stopSession();
     await this.start();
   }
@@ -588,7 +560,7 @@ export class Player {
     document.removeEventListener('keydown', this.onKey);
     window.removeEventListener('pagehide', this.onPageHide);
     this.engine?.destroy();
-    this.qoe?.close();
+    this.qoe?.detach();
     this.stopSession();
   }
 }
