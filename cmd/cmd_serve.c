@@ -4,6 +4,7 @@
  * start, so they live together. */
 #define KINO_LOG_MODULE "main"
 #include "api_role.h"
+#include "telemetry_role.h"
 #include "commands.h"
 #include "service_loop.h"
 
@@ -73,33 +74,19 @@ static void api_stop(void *state)
 	api_role_close(state);
 }
 
-typedef struct telemetry_role {
-	kino_health_t health;
-	kino_metrics_t metrics;
-	kino_telemetry_t *telemetry;
-} telemetry_role_t;
-
 static int telemetry_start(void *state, const kino_config_t *cfg, kino_db_t *db,
 			   kino_http_server_t **server, kino_error_t *err)
 {
 	telemetry_role_t *role = state;
+	int ret = telemetry_role_open(role, cfg, db, err);
 
-	kino_health_init(&role->health, db, "telemetry");
-	kino_metrics_init(&role->metrics, db);
-	role->telemetry = kino_telemetry_new(cfg, db, &role->health, &role->metrics,
-					     &cfg->telemetry_limits, err);
-	if (role->telemetry == NULL)
-		return err->code;
-	*server = kino_telemetry_server(role->telemetry);
-	return 0;
+	*server = role->server;
+	return ret;
 }
 
 static void telemetry_stop(void *state)
 {
-	telemetry_role_t *role = state;
-
-	kino_telemetry_destroy(role->telemetry);
-	role->telemetry = NULL;
+	telemetry_role_close(state);
 }
 
 /* kino serve --print-routes: the API role's route table, one

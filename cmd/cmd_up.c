@@ -9,6 +9,7 @@
  * order; the database child cannot outlive kino (see kino/dbserver.h). */
 #define KINO_LOG_MODULE "up"
 #include "api_role.h"
+#include "telemetry_role.h"
 #include "commands.h"
 #include "service_loop.h"
 
@@ -146,14 +147,11 @@ static void print_urls(const kino_config_t *cfg, int http_port, int tel_port,
 
 static int run(int argc, char **argv, const kino_config_t *cfg)
 {
-	kino_http_server_t *tel = NULL;
-	kino_telemetry_t *telemetry = NULL;
+	telemetry_role_t tel = {0};
 	api_role_t api = {0};
 	worker_t worker = {0};
 	supervisor_t sup = {0};
 	kino_db_t *db = NULL;
-	kino_health_t tel_health;
-	kino_metrics_t tel_metrics;
 	kino_error_t err = {0};
 	char db_text[2200], uri[2048];
 	int lock_fd = -1, ret = KINO_EXIT_FAILURE;
@@ -170,14 +168,8 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		fprintf(stderr, "kino up: %s\n", kino_error_message(&err));
 		return err.code == KINO_ECONFIG ? KINO_EXIT_USAGE : KINO_EXIT_FAILURE;
 	}
-	kino_health_init(&tel_health, db, "telemetry");
-	kino_metrics_init(&tel_metrics, db);
-	if (api_role_open(&api, cfg, db, API_ROLE_SERVE_AND_RETRAIN, &err) != 0)
-		goto fail;
-	telemetry = kino_telemetry_new(cfg, db, &tel_health, &tel_metrics,
-				       &cfg->telemetry_limits, &err);
-	tel = telemetry ? kino_telemetry_server(telemetry) : NULL;
-	if (tel == NULL)
+	if (api_role_open(&api, cfg, db, API_ROLE_SERVE_AND_RETRAIN, &err) != 0 ||
+	    telemetry_role_open(&tel, cfg, db, &err) != 0)
 		goto fail;
 	lock_fd = lock_data_dir(cfg->data_dir, &err);
 	if (lock_fd < 0)
@@ -214,7 +206,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 	if (kino_db_monitor_start(db, &err) != 0 ||
 	    kino_http_server_start(api.server, &err) != 0 ||
-	    kino_http_server_start(tel, &err) != 0)
+	    kino_http_server_start(tel.server, &err) != 0)
 		goto fail;
 	worker.jobs = api.jobs;
 	atomic_init(&worker.stop, false);
@@ -223,7 +215,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		goto fail;
 	}
 	worker.running = true;
-	print_urls(cfg, kino_http_server_port(api.server), kino_http_server_port(tel), db_text);
+	print_urls(cfg, kino_http_server_port(api.server), kino_http_server_port(tel.server), db_text);
 
 	kino_service_wait(500, supervise, &sup);
 	ret = KINO_EXIT_OK;
@@ -236,7 +228,7 @@ out:
 		atomic_store(&worker.stop, true);
 		pthread_join(worker.thread, NULL);
 	}
-	kino_telemetry_destroy(telemetry); /* its server, then its collector */
+	telemetry_role_close(&tel);
 	api_role_close(&api);
 	kino_db_destroy(db);
 	kino_dbserver_stop(sup.dbserver);

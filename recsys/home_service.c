@@ -223,7 +223,16 @@ static void view_refresh(kino_home_t *home)
 	kino_error_t err = {0};
 
 	if (home_indexes_ensure(home, &err) != 0 || view_build(home, &v, &err) != 0) {
-		KINO_LOG_WARN("home screen data not refreshed: %s", kino_error_message(&err));
+		pthread_mutex_lock(&home->lock);
+		bool first = home->view == NULL;
+		pthread_mutex_unlock(&home->lock);
+		if (first && kino_db_health(home->db, NULL, 0) != KINO_DB_OK)
+			/* kino up starts the database after the roles */
+			KINO_LOG_DEBUG("home screen waits for the database: %s",
+				       kino_error_message(&err));
+		else
+			KINO_LOG_WARN("home screen data not refreshed: %s",
+				      kino_error_message(&err));
 		return;
 	}
 	pthread_mutex_lock(&home->lock);

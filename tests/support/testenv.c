@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,9 +139,14 @@ void tenv_proc_spawn(tenv_proc_t *p, const char *dir, char *const argv[],
 		envp[k++] = *e;
 	envp[k] = NULL;
 
+	pid_t parent = getpid();
 	p->pid = fork();
 	CHECK(p->pid >= 0);
 	if (p->pid == 0) {
+		/* A test that fails exits at once; its children must not outlive
+		 * it (a leftover kino holds ports and CPU for the next tests). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(125);
 		int out = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int err = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int in = open("/dev/null", O_RDONLY);
