@@ -168,18 +168,12 @@ bool kino_recsys_model_has_keys(const kino_recsys_model_t *model)
 
 static int64_t key_find(const char **keys, const int64_t *ids, size_t n, const char *key)
 {
-	size_t lo = 0, hi = n;
+	size_t at;
 
 	if (keys == NULL || key == NULL)
 		return -1;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(keys[mid], key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (lo < n && strcmp(keys[lo], key) == 0) ? ids[lo] : -1;
+	at = recsys_key_lower_bound(keys, n, key);
+	return (at < n && strcmp(keys[at], key) == 0) ? ids[at] : -1;
 }
 
 int64_t kino_recsys_model_user_by_key(const kino_recsys_model_t *model, const char *key)

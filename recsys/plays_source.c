@@ -9,6 +9,8 @@
 #include "kino/db.h"
 #include "kino/recsys.h"
 
+#include "recsys_internal.h"
+
 #include <mongoc/mongoc.h>
 
 #include <stdio.h>
@@ -182,20 +184,6 @@ nomem:
 	return KINO_ENOMEM;
 }
 
-static int64_t key_index(char **keys, size_t n, const char *key)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(keys[mid], key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (int64_t)lo;
-}
-
 /* Folds the sorted rows into one rating per pair. */
 static int fold_rows(play_row_t *rows, size_t n, kino_recsys_keyed_t *out, kino_error_t *err)
 {
@@ -215,8 +203,10 @@ static int fold_rows(play_row_t *rows, size_t n, kino_recsys_keyed_t *out, kino_
 				last = rows[j].started_at;
 		}
 		kino_recsys_rating_t r = {
-			.user = key_index(out->users, out->n_users, rows[i].viewer),
-			.item = key_index(out->items, out->n_items, rows[i].title),
+			.user = (int64_t)recsys_key_lower_bound((const char *const *)out->users,
+								out->n_users, rows[i].viewer),
+			.item = (int64_t)recsys_key_lower_bound((const char *const *)out->items,
+								out->n_items, rows[i].title),
 			.value = kino_recsys_pair_strength(&pair),
 			.timestamp = last / 1000,
 		};

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kino/recsys.h"
 
@@ -56,6 +57,22 @@ static inline int64_t recsys_id_find(const int64_t *ids, size_t n, int64_t id)
 			hi = mid;
 	}
 	return (lo < n && ids[lo] == id) ? (int64_t)lo : -1;
+}
+
+/* The first position in keys[0..n) (strictly increasing, strcmp order)
+ * whose key is not less than key: its index when it is there. */
+static inline size_t recsys_key_lower_bound(const char *const *keys, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(keys[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* splitmix64: a tiny, well-mixed generator; one state word per stream. */

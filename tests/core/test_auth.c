@@ -17,18 +17,10 @@
 static char dir[512], base[128];
 static tenv_db_t db;
 
-static int call(const char *method, const char *path, const char *token,
-		const char *body, char **resp)
+static int call(const char *method, const char *path, const char *token, const char *body,
+		char **resp)
 {
-	char url[256], auth[128];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		headers[1] = auth;
-	}
-	return tenv_http_ex(method, url, headers, body, resp);
+	return tenv_api(base, method, path, token, body, resp);
 }
 
 /* The value of "token" in a JSON answer; caller frees. */

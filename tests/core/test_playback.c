@@ -39,27 +39,14 @@ static kino_user_t viewer, viewer2, rich;
 static int call(const char *method, const char *path, const char *token, const char *body,
 		char **resp)
 {
-	char url[600], authz[128];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (token != NULL) {
-		snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-		headers[1] = authz;
-	}
-	return tenv_http_ex(method, url, headers, body, resp);
+	return tenv_api(base, method, path, token, body, resp);
 }
 
 /* Calls and checks the status; returns the body (caller frees). */
 static char *expect(int want, const char *method, const char *path, const char *token,
 		    const char *body)
 {
-	char *resp = NULL;
-	int got = call(method, path, token, body, &resp);
-
-	CHECK_MSG(got == want, "%s %s: %d, not %d: %s", method, path, got, want,
-		  resp ? resp : "");
-	return resp;
+	return tenv_api_expect(base, want, method, path, token, body);
 }
 
 static void expect_error(int want, const char *code, const char *method, const char *path,

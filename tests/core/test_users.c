@@ -19,15 +19,7 @@ static char *root; /* the first admin's token */
 static int call(const char *method, const char *path, const char *token, const char *body,
 		char **resp)
 {
-	char url[1024], auth[128];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		headers[1] = auth;
-	}
-	return tenv_http_ex(method, url, headers, body, resp);
+	return tenv_api(base, method, path, token, body, resp);
 }
 
 /* The string value of "key" in a JSON answer (the first one); caller frees. */

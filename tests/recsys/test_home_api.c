@@ -70,26 +70,13 @@ static int64_t now_ms(void)
 static int call(const char *method, const char *path, const char *token, const char *body,
 		char **resp)
 {
-	char url[600], authz[128];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (token != NULL) {
-		snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-		headers[1] = authz;
-	}
-	return tenv_http_ex(method, url, headers, body, resp);
+	return tenv_api(base, method, path, token, body, resp);
 }
 
 static char *expect(int want, const char *method, const char *path, const char *token,
 		    const char *body)
 {
-	char *resp = NULL;
-	int got = call(method, path, token, body, &resp);
-
-	CHECK_MSG(got == want, "%s %s: %d, not %d: %s", method, path, got, want,
-		  resp ? resp : "");
-	return resp;
+	return tenv_api_expect(base, want, method, path, token, body);
 }
 
 static void user_new(const char *email, kino_role_t role, kino_user_t *u, char *tok)

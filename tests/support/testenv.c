@@ -427,3 +427,28 @@ const char *tenv_json_str(const char *text, const char *key, char *buf, size_t s
 	buf[end - p] = '\0';
 	return buf;
 }
+
+int tenv_api(const char *base, const char *method, const char *path, const char *token,
+	     const char *body, char **resp)
+{
+	char url[2048], auth[160];
+	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		headers[1] = auth;
+	}
+	return tenv_http_ex(method, url, headers, body, resp);
+}
+
+char *tenv_api_expect(const char *base, int want, const char *method, const char *path,
+		      const char *token, const char *body)
+{
+	char *resp = NULL;
+	int got = tenv_api(base, method, path, token, body, &resp);
+
+	CHECK_MSG(got == want, "%s %s: %d, not %d: %s", method, path, got, want,
+		  resp ? resp : "");
+	return resp;
+}

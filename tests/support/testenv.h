@@ -72,6 +72,16 @@ int tenv_http_get(const char *url, char **resp_body);
 int tenv_http_ex(const char *method, const char *url, const char *const *headers,
 		 const char *body, char **resp_body);
 
+/* A call to Kino's JSON API: base + path, with "Authorization: Bearer
+ * <token>" when token is not NULL. Returns the status (0: no connection);
+ * *resp (may be NULL) receives the body, which the caller frees. */
+int tenv_api(const char *base, const char *method, const char *path, const char *token,
+	     const char *body, char **resp);
+/* The same, failing the test (with the method, path, status and body)
+ * unless the status is `want`. Returns the body; caller frees. */
+char *tenv_api_expect(const char *base, int want, const char *method, const char *path,
+		      const char *token, const char *body);
+
 /* Everything of an answer, for tests of HTTP semantics. The path is sent
  * exactly as given (no "../" folding by the client). */
 typedef struct tenv_response {
