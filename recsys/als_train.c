@@ -332,7 +332,7 @@ int kino_recsys_model_train(const kino_recsys_interactions_t *inter,
 		if (cfg->on_iteration != NULL)
 			cfg->on_iteration(it + 1, model, cfg->userdata);
 	}
-	recsys_model_update_gram(model);
+	recsys_model_update_cache(model);
 	model->info.train_seconds = seconds_since(&t0);
 	ret = kino_recsys_model_loss(model, inter, &model->info.final_loss, err);
 	if (ret != 0)

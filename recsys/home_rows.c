@@ -243,14 +243,26 @@ static size_t genre_intern(genres_t *gs, const char *name)
  * trending first, then catalog order. */
 static int genre_rows(compose_t *c)
 {
-	size_t n = c->in->ntitles;
+	size_t n = c->in->ntitles, total = 0;
 	genres_t gs = {0};
 	bool have_plays = c->in->nplays > 0;
+	uint32_t *tg = NULL;     /* every title's genres, interned, in a row */
+	size_t *tg_start = NULL; /* title t's are tg[tg_start[t] .. tg_start[t + 1]) */
 	int ret = 0;
 
+	for (size_t t = 0; t < n; t++)
+		total += c->in->titles[t].ngenres;
+	tg = malloc((total ? total : 1) * sizeof(*tg));
+	tg_start = malloc((n + 1) * sizeof(*tg_start));
+	if (tg == NULL || tg_start == NULL) {
+		ret = KINO_ENOMEM;
+		goto out;
+	}
+	total = 0;
 	for (size_t t = 0; t < n; t++) {
 		double w = have_plays ? (c->last_played[t] > 0 ? 0.25 + c->completion[t] : 0)
 				      : (c->in->trending ? c->in->trending[t] : 0) + 1e-9;
+		tg_start[t] = total;
 		for (size_t k = 0; k < c->in->titles[t].ngenres; k++) {
 			size_t i = genre_intern(&gs, c->in->titles[t].genres[k]);
 			if (i == SIZE_MAX) {
@@ -258,8 +270,10 @@ static int genre_rows(compose_t *c)
 				goto out;
 			}
 			gs.g[i].weight += w;
+			tg[total++] = (uint32_t)i;
 		}
 	}
+	tg_start[n] = total;
 	/* g[i].index keeps the interned position; the table is not used after
 	 * sorting, so sorting g in place is safe. */
 	if (gs.n > 1)
@@ -273,10 +287,11 @@ static int genre_rows(compose_t *c)
 		kino_home_row_t *r = row_begin(c, KINO_HOME_GENRE, name, reason);
 		if (r == NULL)
 			break;
+		uint32_t want = (uint32_t)gs.g[i].index;
 		for (size_t t = 0; t < n; t++) {
 			bool in_genre = false;
-			for (size_t k = 0; k < c->in->titles[t].ngenres && !in_genre; k++)
-				in_genre = strcmp(c->in->titles[t].genres[k], name) == 0;
+			for (size_t k = tg_start[t]; k < tg_start[t + 1] && !in_genre; k++)
+				in_genre = tg[k] == want;
 			c->score[t] = !in_genre ? NAN
 				      : c->in->trending ? (float)c->in->trending[t] : 0.0f;
 		}
@@ -286,6 +301,8 @@ static int genre_rows(compose_t *c)
 		row_end(c, r);
 	}
 out:
+	free(tg);
+	free(tg_start);
 	genres_free(&gs);
 	return ret;
 }

@@ -23,6 +23,7 @@ void kino_recsys_model_destroy(kino_recsys_model_t *model)
 	free(model->user_factors);
 	free(model->item_factors);
 	free(model->item_gram);
+	free(model->item_norms);
 	free(model->key_blob);
 	free(model->user_keys); /* item_keys point into the same array */
 	free(model);
@@ -54,9 +55,10 @@ int recsys_model_alloc(size_t n_users, size_t n_items, size_t factors,
 	model->user_factors = calloc(n_users ? n_users * factors : 1, sizeof(float));
 	model->item_factors = calloc(n_items ? n_items * factors : 1, sizeof(float));
 	model->item_gram = calloc(factors * factors, sizeof(float));
+	model->item_norms = calloc(n_items ? n_items : 1, sizeof(float));
 	if (model->user_ids == NULL || model->item_ids == NULL ||
 	    model->user_factors == NULL || model->item_factors == NULL ||
-	    model->item_gram == NULL)
+	    model->item_gram == NULL || model->item_norms == NULL)
 		goto nomem;
 	model->info.format_version = 2;
 	model->info.factors = (uint32_t)factors;
@@ -196,7 +198,7 @@ const char *kino_recsys_model_item_key(const kino_recsys_model_t *model, size_t 
 	return model->item_keys != NULL && i < model->n_items ? model->item_keys[i] : NULL;
 }
 
-void recsys_model_update_gram(kino_recsys_model_t *model)
+void recsys_model_update_cache(kino_recsys_model_t *model)
 {
 	size_t f = model->factors;
 	float *g = model->item_gram;
@@ -209,6 +211,8 @@ void recsys_model_update_gram(kino_recsys_model_t *model)
 		for (size_t i = j + 1; i < f; i++)
 			g[j * f + i] = g[i * f + j];
 	}
+	for (size_t i = 0; i < model->n_items; i++)
+		model->item_norms[i] = cblas_snrm2((int)f, model->item_factors + i * f, 1);
 }
 
 const kino_recsys_model_info_t *kino_recsys_model_info(const kino_recsys_model_t *model)

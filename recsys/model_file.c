@@ -393,7 +393,7 @@ int kino_recsys_model_load(const char *path, kino_recsys_model_t **out,
 	info.format_version = version;
 	info.factors = factors;
 	model->info = info;
-	recsys_model_update_gram(model);
+	recsys_model_update_cache(model);
 	*out = model;
 	model = NULL;
 out:

@@ -35,6 +35,7 @@ struct kino_recsys_model {
 	float *user_factors; /* n_users x factors, row-major */
 	float *item_factors; /* n_items x factors, row-major */
 	float *item_gram;    /* factors x factors: YtY + regularization I, for fold-in */
+	float *item_norms;   /* n_items: |y|, for cosine similarity */
 	/* String keys (kino_recsys_model_set_keys), or all NULL: one blob of
 	 * NUL-terminated keys, users first, and a pointer per user and item
 	 * into it. */
@@ -101,8 +102,9 @@ int recsys_model_alloc(size_t n_users, size_t n_items, size_t factors,
 int recsys_model_adopt_keys(kino_recsys_model_t *model, char *blob, size_t len,
 			    kino_error_t *err);
 
-/* item_gram = YtY + regularization I (full symmetric), from item_factors. */
-void recsys_model_update_gram(kino_recsys_model_t *model);
+/* From item_factors: item_gram = YtY + regularization I (full symmetric)
+ * and item_norms. Call after the item factors change. */
+void recsys_model_update_cache(kino_recsys_model_t *model);
 
 /* The top k of scores[0..n) not flagged in skip (may be NULL), best first,
  * as dense indices; ties to the smaller index. Returns how many were filled. */

@@ -179,13 +179,12 @@ int kino_recsys_model_similar_items(const kino_recsys_model_t *model,
 		goto out;
 	}
 	skip[self] = 1;
-	self_norm = cblas_snrm2((int)f, model->item_factors + (size_t)self * f, 1);
+	self_norm = model->item_norms[self];
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)model->n_items, (int)f,
 		    1.0f, model->item_factors, (int)f,
 		    model->item_factors + (size_t)self * f, 1, 0.0f, scores, 1);
 	for (size_t i = 0; i < model->n_items; i++) {
-		float norm = cblas_snrm2((int)f, model->item_factors + i * f, 1);
-		float denom = norm * self_norm;
+		float denom = model->item_norms[i] * self_norm;
 		scores[i] = denom > 0.0f ? scores[i] / denom : 0.0f;
 	}
 	ret = select_into(model, scores, skip, k, out, n_out, err);
