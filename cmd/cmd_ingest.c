@@ -66,6 +66,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		{NULL, 0, NULL, 0},
 	};
 	kino_ingest_options_t opts;
+	kino_ingest_fetch_options_t fetch;
 	kino_ingest_rung_t rungs[KINO_INGEST_LADDER_MAX];
 	kino_ingest_result_t *result = NULL;
 	kino_error_t err = {0};
@@ -142,6 +143,11 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 			opts.input);
 		return KINO_EXIT_USAGE;
 	}
+	/* fetch.timeout means what it means to kino worker's URL jobs. */
+	kino_ingest_fetch_options_init(&fetch);
+	fetch.connect_timeout_s = cfg->jobs.fetch_timeout_s;
+	fetch.stall_timeout_s = cfg->jobs.fetch_timeout_s;
+	opts.fetch = &fetch;
 	snprintf(media_root, sizeof(media_root), "%s/media", cfg->data_dir);
 	opts.media_root = media_root;
 	/* The same master key as the key service: keys.master, or its file. */

@@ -127,7 +127,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 	}
 
 	kino_service_signals_block();
-	kino_jobs_global_init(); /* libcurl, before any thread */
+	/* libcurl was initialised by kino_ingest_global_init, in main. */
 	db = kino_db_new(&cfg->db, &err);
 	if (db == NULL) {
 		fprintf(stderr, "kino worker: %s\n", kino_error_message(&err));

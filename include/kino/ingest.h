@@ -106,23 +106,53 @@ int kino_ingest_ladder_plan(int display_width, int display_height, double fps,
 
 /* ---- fetching a URL source --------------------------------------------- */
 
+/* Called on the fetching thread while a URL downloads, about once a
+ * second: done bytes of total (-1 while unknown). */
+typedef void (*kino_ingest_fetch_progress_fn)(int64_t done, int64_t total,
+					      void *userdata);
+
 typedef struct kino_ingest_fetch_options {
 	int connect_timeout_s;  /* 10 */
-	int stall_timeout_s;    /* 30: an attempt fails below 1 byte/s this long */
-	int max_attempts;       /* 4, with backoff 0.5 s, 1 s, 2 s; Range resumes */
-	int64_t max_bytes;      /* 0: no limit; more is KINO_ETOOBIG */
-	const atomic_bool *cancel; /* may be NULL */
+	int stall_timeout_s;    /* 30: no byte for this long fails a try */
+	int tries;              /* 4; network errors, stalls, 5xx/408/429 */
+	int backoff_ms;         /* 500: the pause before the 2nd try, doubling */
+	int64_t max_bytes;      /* 0: no limit; a larger body is KINO_ETOOBIG */
+	bool keep_partial;      /* false: dest is truncated first and removed
+				 * on error. true: the bytes already in dest
+				 * are the body's start (resumed with Range),
+				 * and a failed call leaves what it got, for
+				 * the next call to resume; the caller removes
+				 * it (URL jobs, across their attempts) */
+	const atomic_bool *cancel; /* may be NULL; KINO_ECANCELED when set */
+	kino_ingest_fetch_progress_fn progress; /* may be NULL */
+	void *progress_userdata;
 } kino_ingest_fetch_options_t;
 
+/* Fills o with the defaults above (keep_partial false, no limit). */
 void kino_ingest_fetch_options_init(kino_ingest_fetch_options_t *o /* OUT */);
 
-/* Downloads an http(s) URL into dest (created or truncated), retrying
- * network errors, 5xx, 408 and 429, resuming each retry with Range. Blocks;
+/* KINO_EINVAL unless url is an http:// or https:// URL with a host (the
+ * only URLs kino_ingest_fetch accepts). Pure; any thread. */
+int kino_ingest_url_check(const char *url, struct kino_error *err);
+
+/* Downloads an http(s) URL into dest, following redirects (http(s) only).
+ * Each try after the first, and with keep_partial the first too, resumes
+ * from the bytes in dest with a Range request (a server that ignores Range
+ * restarts the file). Tries again with backoff after network errors,
+ * stalls and 5xx/408/429. On success dest holds the whole body. Blocks;
  * any thread (after kino_ingest_global_init). opts may be NULL for the
- * defaults. On error dest is removed and the code says why: KINO_ENOENT
- * (404/410), KINO_ENETWORK (other 4xx, or every attempt failed),
- * KINO_ETIMEDOUT (the last attempt stalled or could not connect in time),
- * KINO_ETOOBIG, KINO_ENOSPC/KINO_EIO (writing), KINO_ECANCELED. */
+ * defaults. Errors:
+ *   KINO_ENOENT      404 or 410 (not retried)
+ *   KINO_EFORBIDDEN  401 or 403 (not retried)
+ *   KINO_EINVAL      another 4xx, a bad URL or scheme, bad options
+ *   KINO_ETOOBIG     the body is over max_bytes
+ *   KINO_ETIMEDOUT   the last try stalled or could not connect in time
+ *   KINO_ENETWORK    the last try failed otherwise (5xx, a cut connection)
+ *   KINO_ECANCELED   cancel turned true
+ *   KINO_ENOSPC/KINO_EIO  writing dest
+ * after every try that could help; err says which and why ("the URL
+ * answered 404", "after 3 tries: the source stalled ..."). What is left of
+ * dest on error depends on keep_partial. */
 int kino_ingest_fetch(const char *url, const char *dest,
 		      const kino_ingest_fetch_options_t *opts,
 		      struct kino_error *err);

@@ -8,7 +8,7 @@
  *                                        |  job_claims): running, lease_owner,
  *                                        |  lease_until, attempts+1
  *                                        v
- *   kino worker: [fetch the URL] -> kino_ingest_run -> done | failed | queued
+ *   kino worker: [kino_ingest_fetch] -> kino_ingest_run -> done | failed | queued
  *                (a renewal thread extends the lease and writes progress)
  *
  * A worker that dies leaves its job running with a lease that lapses;
@@ -40,11 +40,6 @@ typedef struct kino_jobs_config {
 	int64_t upload_chunk; /* uploads.max_chunk: 64m, the largest PATCH body */
 	int fetch_timeout_s;  /* fetch.timeout: 30s without progress fails a URL */
 } kino_jobs_config_t;
-
-/* Initialises libcurl. Call once before any thread starts, in a process
- * that fetches URLs (kino worker does, in cmd_worker.c); a server that only
- * serves the routes needs none. */
-void kino_jobs_global_init(void);
 
 /* ---- jobs ---------------------------------------------------------------- */
 
@@ -167,38 +162,6 @@ typedef struct kino_jobs_worker_options {
  * KINO_EINVAL for bad options, else 0. Blocking. */
 int kino_jobs_worker_run(kino_jobs_t *jobs, const kino_jobs_worker_options_t *opts,
 			 size_t *ran /* OUT */, struct kino_error *err);
-
-/* ---- URL sources ------------------------------------------------------------- */
-
-/* Called while a URL downloads; total is -1 while unknown. */
-typedef void (*kino_jobs_fetch_progress_fn)(int64_t done, int64_t total,
-					    void *userdata);
-
-typedef struct kino_jobs_fetch_options {
-	int timeout_s;            /* no byte for this long fails a try; 0: 30 */
-	int64_t max_size;         /* larger bodies fail with KINO_ETOOBIG; 0: none */
-	int tries;                /* tries before giving up; 0: 5 */
-	int backoff_ms;           /* pause before the 2nd try, doubling; 0: 500 */
-	const atomic_bool *cancel; /* may be NULL; KINO_ECANCELED when set */
-	kino_jobs_fetch_progress_fn progress; /* may be NULL */
-	void *progress_userdata;
-} kino_jobs_fetch_options_t;
-
-/* KINO_EINVAL unless url is an http:// or https:// URL with a host. */
-int kino_jobs_url_check(const char *url, struct kino_error *err);
-
-/* Downloads url into path, resuming from the bytes already in path with a
- * Range request (a server that ignores Range restarts the file). Tries
- * again with backoff after network errors, stalls and 5xx/408/429. On
- * success path holds the whole body. Errors: KINO_ENOENT for 404/410 ("the
- * URL answered 404"), KINO_EFORBIDDEN for 401/403, KINO_EINVAL for another
- * 4xx or a bad URL, KINO_ETOOBIG past max_size, KINO_ETIMEDOUT for a stall,
- * KINO_ENETWORK for the rest, KINO_ECANCELED, KINO_EIO for the disk. On
- * error path is left as it is (to resume later); the caller removes it.
- * Blocking. */
-int kino_jobs_url_fetch(const char *url, const char *path,
-			const kino_jobs_fetch_options_t *opts,
-			struct kino_error *err);
 
 /* ---- HTTP ---------------------------------------------------------------------- */
 

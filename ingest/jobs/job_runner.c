@@ -226,18 +226,21 @@ static int execute(run_t *r, int threads, const char *input, kino_error_t *err)
 			return ret;
 	}
 	if (job->kind == KINO_JOBS_KIND_URL) {
-		kino_jobs_fetch_options_t fo = {
-			.timeout_s = r->jobs->cfg.fetch_timeout_s,
-			.max_size = r->jobs->cfg.upload_max,
-			.tries = 3, /* more come from the job's own attempts */
-			.cancel = &r->cancel,
-			.progress = on_fetch_progress,
-			.progress_userdata = r,
-		};
+		kino_ingest_fetch_options_t fo;
 
+		kino_ingest_fetch_options_init(&fo);
+		/* fetch.timeout bounds the connection as well as a stall. */
+		fo.connect_timeout_s = r->jobs->cfg.fetch_timeout_s;
+		fo.stall_timeout_s = r->jobs->cfg.fetch_timeout_s;
+		fo.tries = 3; /* more come from the job's own attempts */
+		fo.max_bytes = r->jobs->cfg.upload_max;
+		fo.keep_partial = true; /* the next attempt resumes; remove_leftovers ends it */
+		fo.cancel = &r->cancel;
+		fo.progress = on_fetch_progress;
+		fo.progress_userdata = r;
 		ret = jobs_mkdirs(r->jobs->uploads_dir, err);
 		if (ret == 0)
-			ret = kino_jobs_url_fetch(job->source, input, &fo, err);
+			ret = kino_ingest_fetch(job->source, input, &fo, err);
 		if (ret < 0)
 			return ret;
 	}

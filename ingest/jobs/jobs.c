@@ -160,7 +160,7 @@ int kino_jobs_job_create(kino_jobs_t *jobs, const kino_jobs_spec_t *spec,
 	if (strlen(spec->source) >= sizeof(((kino_jobs_info_t *)0)->source))
 		return kino_error_set(err, KINO_EINVAL, "the source is longer than 4095 bytes");
 	if (spec->kind == KINO_JOBS_KIND_URL) {
-		ret = kino_jobs_url_check(spec->source, err);
+		ret = kino_ingest_url_check(spec->source, err);
 		if (ret < 0)
 			return ret;
 	}

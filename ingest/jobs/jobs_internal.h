@@ -3,7 +3,6 @@
  *   jobs.c          kino_jobs_t, names, the job JSON, the routes table
  *   job_store.c     the jobs and uploads collections (the only libmongoc user)
  *   job_runner.c    claim, lease renewal, running a job, the worker loop
- *   url_fetch.c     http(s) sources with libcurl (the only libcurl user)
  *   tus_metadata.c  Upload-Metadata and base64, pure
  *   tus_routes.c    the tus 1.0 endpoints under /api/v1/uploads
  *   job_routes.c    POST /api/v1/jobs and GET /api/v1/jobs/{id} */

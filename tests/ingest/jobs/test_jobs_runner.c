@@ -349,8 +349,7 @@ int main(void)
 	kino_error_t err = {0};
 
 	kino_db_global_init();
-	kino_ingest_global_init();
-	kino_jobs_global_init();
+	kino_ingest_global_init(); /* libcurl, for the URL jobs */
 	kino_log_set_level(KINO_LOG_LEVEL_WARN);
 	tenv_db_start(&db);
 	tenv_tmpdir(dir, sizeof(dir), "jobs-runner");

@@ -17,6 +17,7 @@
 #include "kino/error.h"
 #include "kino/health.h"
 #include "kino/http.h"
+#include "kino/ingest.h"
 #include "kino/jobs.h"
 
 #include <curl/curl.h>
@@ -495,7 +496,7 @@ int main(void)
 
 	kino_db_global_init();
 	kino_http_global_init();
-	kino_jobs_global_init(); /* curl_global_init, before the racing threads */
+	kino_ingest_global_init(); /* curl_global_init, before the racing threads */
 	atexit(kill_running);
 	kino_log_set_level(KINO_LOG_LEVEL_WARN);
 	clip = tenv_read_file(CLIP);

@@ -62,20 +62,6 @@ static void test_offsets(void)
 	CHECK(!tus_parse_offset(NULL, &v));
 }
 
-static void test_url_check(void)
-{
-	kino_error_t err = {0};
-
-	CHECK_INT_EQ(kino_jobs_url_check("http://127.0.0.1:8080/a.mp4", &err), 0);
-	CHECK_INT_EQ(kino_jobs_url_check("https://example.com/v?id=1", &err), 0);
-	CHECK_INT_EQ(kino_jobs_url_check("file:///etc/passwd", &err), KINO_EINVAL);
-	CHECK_CONTAINS(err.message, "only http and https");
-	CHECK_INT_EQ(kino_jobs_url_check("ftp://example.com/a.mp4", &err), KINO_EINVAL);
-	CHECK_INT_EQ(kino_jobs_url_check("not a url", &err), KINO_EINVAL);
-	CHECK_INT_EQ(kino_jobs_url_check("", &err), KINO_EINVAL);
-	CHECK_INT_EQ(kino_jobs_url_check(NULL, &err), KINO_EINVAL);
-}
-
 static void test_names_and_ids(void)
 {
 	char id[KINO_JOBS_ID_LEN + 1], id2[KINO_JOBS_ID_LEN + 1];
@@ -132,7 +118,6 @@ int main(void)
 	RUN_TEST(test_base64);
 	RUN_TEST(test_metadata);
 	RUN_TEST(test_offsets);
-	RUN_TEST(test_url_check);
 	RUN_TEST(test_names_and_ids);
 	RUN_TEST(test_job_json);
 	return 0;

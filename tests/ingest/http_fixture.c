@@ -182,6 +182,14 @@ static void *conn_main(void *arg)
 		send_all(c->fd, head, strlen(head));
 		send_all(c->fd, f->clip, 1000);
 		hold(f, c->fd);
+	} else if (strncmp(path, "/status/", 8) == 0) {
+		char head[160];
+
+		snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d Status\r\nContent-Length: 6\r\nConnection: close\r\n\r\n"
+			 "status",
+			 atoi(path + 8));
+		send_all(c->fd, head, strlen(head));
 	} else {
 		const char *nf = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
 				 "Content-Length: 10\r\nConnection: close\r\n\r\nnot found\n";

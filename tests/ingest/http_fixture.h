@@ -9,7 +9,9 @@
  *                  connection; later ones are served like /clip.mp4
  *   /norange.mp4   the clip, always 200 (Range ignored)
  *   /flaky.mp4     503 for the first request, then like /clip.mp4
- *   /redirect      302 to /clip.mp4, with a body of its own */
+ *   /redirect      302 to /clip.mp4, with a body of its own
+ *   /status/NNN    that status (401, 403, 410...) with a short body
+ *   anything else  404 */
 #ifndef KINO_TEST_HTTP_FIXTURE_H
 #define KINO_TEST_HTTP_FIXTURE_H
 
