@@ -22,7 +22,8 @@
  * too, the batch is answered "back off". Then each writer folds the new
  * beacons into its sessions' play states, upserts `plays` and the per-minute
  * `concurrency` rollups, closes ended or silent plays (refolded from
- * `beacons`, so the closed document is exact whatever happened meanwhile),
+ * `beacons` unless this writer folded every beacon of the session in seq
+ * order, so the closed document is exact whatever happened meanwhile),
  * and replays the spool once MongoDB answers again. */
 #define KINO_LOG_MODULE "telemetry"
 #include "telemetry_internal.h"
@@ -79,6 +80,7 @@ typedef struct item {
 typedef struct sess {
 	play_state_t st;
 	bool partial; /* began mid-session: refold from `beacons` before writing */
+	bool gapless; /* folded every beacon from seq 0 on, in order: exact as it is */
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
 	bool drop;    /* silent and never started: forget it */
@@ -254,6 +256,12 @@ static void fold(writer_t *w, const bson_t *doc, int64_t now)
 				       tel_session_refold(c->db, b.session_id, &s->st, &err) == 0 &&
 				       s->st.has_start);
 		}
+		s->gapless = b.event == EV_SESSION_START && b.seq == 0;
+	} else if (b.seq > s->st.last_seq + 1) {
+		/* a beacon is missing (backed off, or sent to another
+		 * collector): play_fold will ignore it when it comes, so only
+		 * a refold from `beacons` can make the play exact */
+		s->gapless = false;
 	}
 	minute = play_fold(&s->st, &b);
 	if (minute >= 0 && !s->partial)
@@ -409,7 +417,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 	bool *closed = malloc((size_t)(w->nsess + 1) * sizeof(*closed));
 	kino_error_t err = {0};
 	bool ok = false;
-	int np = 0;
+	int np = 0, written = 0;
 
 	if (plays == NULL || closed == NULL)
 		goto out;
@@ -417,7 +425,11 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 		for (sess_t *s = w->buckets[b]; s != NULL; s = s->next) {
 			bool close_now = spool_empty && (s->closing || now - s->active_ms > idle);
 
-			if (spool_empty && (s->partial || close_now)) {
+			/* Refolding reads the session's beacons back: on FerretDB
+			 * (which filters in Go, using no index but _id's) that
+			 * is a scan of `beacons`, so it is done only when the
+			 * state in memory may be short of a beacon. */
+			if (spool_empty && (s->partial || (close_now && !s->gapless))) {
 				play_state_t fresh;
 				if (tel_session_refold(c->db, s->st.session_id, &fresh, &err) == 0) {
 					int64_t lm = s->st.last_minute;
@@ -444,7 +456,13 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 		goto out;
 	}
 	if ((np > 0 || w->nconc > 0) &&
-	    tel_plays_write(c->db, plays, closed, np, w->conc, w->nconc, now, &err) != 0) {
+	    tel_plays_write(c->db, plays, closed, np, w->conc, w->nconc, &written, now, &err) != 0) {
+		/* the counts applied are gone from the list: never $inc'd twice */
+		if (written > 0) {
+			memmove(w->conc, w->conc + written,
+				(size_t)(w->nconc - written) * sizeof(*w->conc));
+			w->nconc -= written;
+		}
 		KINO_LOG_WARN("%s", kino_error_message(&err));
 		goto out;
 	}
@@ -495,7 +513,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 		    sess_find(w, ids[i], NULL) != NULL)
 			continue;
 		if (tel_session_refold(c->db, ids[i], &p, &err) == 0 && p.has_start &&
-		    tel_plays_write(c->db, &pp, &yes, 1, NULL, 0, now, &err) == 0)
+		    tel_plays_write(c->db, &pp, &yes, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}
 	free(ids);
