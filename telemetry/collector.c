@@ -43,6 +43,13 @@
 #define SWEEP_INTERVAL_MS 30000
 #define STALE_BATCH 100
 #define FLUSH_INTERVAL_MS 250 /* how often live plays and rollups are written */
+/* ... while beacons wait in the writer's queue. Beacons come first: they
+ * are what clients wait for, and a live play is derived data that the
+ * close (or, after a crash, the stale sweep) rebuilds from `beacons`. On
+ * FerretDB (SQLite) each upsert is a transaction of its own with its own
+ * commit, some 100 times the cost of a beacon in a bulk insert, so a play
+ * rewritten on every flush would cap the beacons at a few hundred a second. */
+#define BUSY_FLUSH_INTERVAL_MS 30000
 
 void kino_telemetry_limits_defaults(kino_telemetry_limits_t *l)
 {
@@ -537,7 +544,7 @@ static void maintain(writer_t *w)
 {
 	kino_telemetry_collector_t *c = w->c;
 	int64_t now = telemetry_now_ms();
-	bool spool_empty, flush, pending = true;
+	bool spool_empty, flush, busy, pending = true;
 
 	if (!db_up(c))
 		goto out;
@@ -545,7 +552,11 @@ static void maintain(writer_t *w)
 	if (spool_bytes(c->spool) > 0)
 		spool_replay(c->spool, c->lim.batch_max, 1, replay_chunk, c);
 	spool_empty = spool_bytes(c->spool) == 0;
-	flush = now - w->last_flush >= FLUSH_INTERVAL_MS || atomic_load(&c->stop);
+	pthread_mutex_lock(&w->mu);
+	busy = w->count > 0;
+	pthread_mutex_unlock(&w->mu);
+	flush = now - w->last_flush >= (busy ? BUSY_FLUSH_INTERVAL_MS : FLUSH_INTERVAL_MS) ||
+		atomic_load(&c->stop);
 	if (!write_plays(w, now, flush, spool_empty))
 		goto out;
 	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS)
