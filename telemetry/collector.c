@@ -238,7 +238,6 @@ static void conc_add(writer_t *w, int64_t minute, const play_state_t *p)
 /* Folds one durable beacon into its session's state. */
 static void fold(writer_t *w, const bson_t *doc, int64_t now)
 {
-	kino_telemetry_collector_t *c = w->c;
 	sess_t **slot, *s;
 	beacon_t b;
 	int64_t minute;
@@ -248,21 +247,17 @@ static void fold(writer_t *w, const bson_t *doc, int64_t now)
 		goto out;
 	s = sess_find(w, b.session_id, &slot);
 	if (s == NULL) {
-		kino_error_t err = {0};
-
 		s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			goto out; /* the close refold recovers it */
 		play_state_init(&s->st, b.session_id);
 		*slot = s;
 		w->nsess++;
-		/* A session this writer has not seen from its start: rebuild
-		 * what came before from MongoDB (or later, once it answers). */
-		if (b.event != EV_SESSION_START) {
-			s->partial = !(db_up(c) && spool_bytes(c->spool) == 0 &&
-				       tel_session_refold(c->db, b.session_id, &s->st, &err) == 0 &&
-				       s->st.has_start);
-		}
+		/* A session this writer has not seen from its start: what came
+		 * before is rebuilt from MongoDB when plays are next written
+		 * (write_plays), not here, since on FerretDB a refold is a scan
+		 * of `beacons` and this is the path every beacon waits on. */
+		s->partial = b.event != EV_SESSION_START;
 		s->gapless = b.event == EV_SESSION_START && b.seq == 0;
 	} else if (b.seq > s->st.last_seq + 1) {
 		/* a beacon is missing (backed off, or sent to another
@@ -436,7 +431,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 			 * (which filters in Go, using no index but _id's) that
 			 * is a scan of `beacons`, so it is done only when the
 			 * state in memory may be short of a beacon. */
-			if (spool_empty && (s->partial || (close_now && !s->gapless))) {
+			if (spool_empty && ((s->partial && flush) || (close_now && !s->gapless))) {
 				play_state_t fresh;
 				if (tel_session_refold(c->db, s->st.session_id, &fresh, &err) == 0) {
 					int64_t lm = s->st.last_minute;
@@ -445,6 +440,9 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 						s->st.last_minute = lm;
 					s->partial = !fresh.has_start;
 					s->dirty = true;
+					/* e.g. a late retry of a play that ended */
+					if (play_is_over(&s->st))
+						s->closing = close_now = true;
 				}
 			}
 			if (s->partial || !s->st.has_start) {
