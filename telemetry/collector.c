@@ -22,7 +22,8 @@
  * too, the batch is answered "back off". Then each writer folds the new
  * beacons into its sessions' play states, upserts `plays` and the per-minute
  * `concurrency` rollups, closes ended or silent plays (refolded from
- * `beacons`, so the closed document is exact whatever happened meanwhile),
+ * `beacons` unless this writer folded every beacon of the session in seq
+ * order, so the closed document is exact whatever happened meanwhile),
  * and replays the spool once MongoDB answers again. */
 #define KINO_LOG_MODULE "telemetry"
 #include "telemetry_internal.h"
@@ -42,6 +43,13 @@
 #define SWEEP_INTERVAL_MS 30000
 #define STALE_BATCH 100
 #define FLUSH_INTERVAL_MS 250 /* how often live plays and rollups are written */
+/* ... while beacons wait in the writer's queue. Beacons come first: they
+ * are what clients wait for, and a live play is derived data that the
+ * close (or, after a crash, the stale sweep) rebuilds from `beacons`. On
+ * FerretDB (SQLite) each upsert is a transaction of its own with its own
+ * commit, some 100 times the cost of a beacon in a bulk insert, so a play
+ * rewritten on every flush would cap the beacons at a few hundred a second. */
+#define BUSY_FLUSH_INTERVAL_MS 30000
 
 void kino_telemetry_limits_defaults(kino_telemetry_limits_t *l)
 {
@@ -79,6 +87,7 @@ typedef struct item {
 typedef struct sess {
 	play_state_t st;
 	bool partial; /* began mid-session: refold from `beacons` before writing */
+	bool gapless; /* folded every beacon from seq 0 on, in order: exact as it is */
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
 	bool drop;    /* silent and never started: forget it */
@@ -229,7 +238,6 @@ static void conc_add(writer_t *w, int64_t minute, const play_state_t *p)
 /* Folds one durable beacon into its session's state. */
 static void fold(writer_t *w, const bson_t *doc, int64_t now)
 {
-	kino_telemetry_collector_t *c = w->c;
 	sess_t **slot, *s;
 	beacon_t b;
 	int64_t minute;
@@ -239,21 +247,23 @@ static void fold(writer_t *w, const bson_t *doc, int64_t now)
 		goto out;
 	s = sess_find(w, b.session_id, &slot);
 	if (s == NULL) {
-		kino_error_t err = {0};
-
 		s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			goto out; /* the close refold recovers it */
 		play_state_init(&s->st, b.session_id);
 		*slot = s;
 		w->nsess++;
-		/* A session this writer has not seen from its start: rebuild
-		 * what came before from MongoDB (or later, once it answers). */
-		if (b.event != EV_SESSION_START) {
-			s->partial = !(db_up(c) && spool_bytes(c->spool) == 0 &&
-				       tel_session_refold(c->db, b.session_id, &s->st, &err) == 0 &&
-				       s->st.has_start);
-		}
+		/* A session this writer has not seen from its start: what came
+		 * before is rebuilt from MongoDB when plays are next written
+		 * (write_plays), not here, since on FerretDB a refold is a scan
+		 * of `beacons` and this is the path every beacon waits on. */
+		s->partial = b.event != EV_SESSION_START;
+		s->gapless = b.event == EV_SESSION_START && b.seq == 0;
+	} else if (b.seq > s->st.last_seq + 1) {
+		/* a beacon is missing (backed off, or sent to another
+		 * collector): play_fold will ignore it when it comes, so only
+		 * a refold from `beacons` can make the play exact */
+		s->gapless = false;
 	}
 	minute = play_fold(&s->st, &b);
 	if (minute >= 0 && !s->partial)
@@ -409,7 +419,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 	bool *closed = malloc((size_t)(w->nsess + 1) * sizeof(*closed));
 	kino_error_t err = {0};
 	bool ok = false;
-	int np = 0;
+	int np = 0, written = 0;
 
 	if (plays == NULL || closed == NULL)
 		goto out;
@@ -417,7 +427,11 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 		for (sess_t *s = w->buckets[b]; s != NULL; s = s->next) {
 			bool close_now = spool_empty && (s->closing || now - s->active_ms > idle);
 
-			if (spool_empty && (s->partial || close_now)) {
+			/* Refolding reads the session's beacons back: on FerretDB
+			 * (which filters in Go, using no index but _id's) that
+			 * is a scan of `beacons`, so it is done only when the
+			 * state in memory may be short of a beacon. */
+			if (spool_empty && ((s->partial && flush) || (close_now && !s->gapless))) {
 				play_state_t fresh;
 				if (tel_session_refold(c->db, s->st.session_id, &fresh, &err) == 0) {
 					int64_t lm = s->st.last_minute;
@@ -426,6 +440,9 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 						s->st.last_minute = lm;
 					s->partial = !fresh.has_start;
 					s->dirty = true;
+					/* e.g. a late retry of a play that ended */
+					if (play_is_over(&s->st))
+						s->closing = close_now = true;
 				}
 			}
 			if (s->partial || !s->st.has_start) {
@@ -444,7 +461,13 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 		goto out;
 	}
 	if ((np > 0 || w->nconc > 0) &&
-	    tel_plays_write(c->db, plays, closed, np, w->conc, w->nconc, now, &err) != 0) {
+	    tel_plays_write(c->db, plays, closed, np, w->conc, w->nconc, &written, now, &err) != 0) {
+		/* the counts applied are gone from the list: never $inc'd twice */
+		if (written > 0) {
+			memmove(w->conc, w->conc + written,
+				(size_t)(w->nconc - written) * sizeof(*w->conc));
+			w->nconc -= written;
+		}
 		KINO_LOG_WARN("%s", kino_error_message(&err));
 		goto out;
 	}
@@ -495,7 +518,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 		    sess_find(w, ids[i], NULL) != NULL)
 			continue;
 		if (tel_session_refold(c->db, ids[i], &p, &err) == 0 && p.has_start &&
-		    tel_plays_write(c->db, &pp, &yes, 1, NULL, 0, now, &err) == 0)
+		    tel_plays_write(c->db, &pp, &yes, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}
 	free(ids);
@@ -519,7 +542,7 @@ static void maintain(writer_t *w)
 {
 	kino_telemetry_collector_t *c = w->c;
 	int64_t now = telemetry_now_ms();
-	bool spool_empty, flush, pending = true;
+	bool spool_empty, flush, busy, pending = true;
 
 	if (!db_up(c))
 		goto out;
@@ -527,7 +550,11 @@ static void maintain(writer_t *w)
 	if (spool_bytes(c->spool) > 0)
 		spool_replay(c->spool, c->lim.batch_max, 1, replay_chunk, c);
 	spool_empty = spool_bytes(c->spool) == 0;
-	flush = now - w->last_flush >= FLUSH_INTERVAL_MS || atomic_load(&c->stop);
+	pthread_mutex_lock(&w->mu);
+	busy = w->count > 0;
+	pthread_mutex_unlock(&w->mu);
+	flush = now - w->last_flush >= (busy ? BUSY_FLUSH_INTERVAL_MS : FLUSH_INTERVAL_MS) ||
+		atomic_load(&c->stop);
 	if (!write_plays(w, now, flush, spool_empty))
 		goto out;
 	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS)

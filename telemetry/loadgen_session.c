@@ -155,15 +155,19 @@ static void leave_now(lg_session_t *s, int64_t now_us, int64_t wall_ms, char *ou
 static void play_on(lg_session_t *s, int64_t now_us, int64_t wall_ms, int heartbeat_ms, char *out,
 		    size_t size)
 {
-	int64_t roll = between(s, 0, 99);
+	/* The events' odds are per second of playback (per beacon at 1 s
+	 * heartbeats and slower), so that shorter heartbeats give more
+	 * heartbeats, not a viewer who pauses and stalls more often. */
+	int64_t per_s = heartbeat_ms < 1000 ? heartbeat_ms : 1000;
+	int64_t roll = between(s, 0, 99999);
 
 	s->next_us = now_us + (int64_t)heartbeat_ms * 1000;
-	if (roll < 3) {
+	if (roll < 3 * per_s) {
 		write_event(s, wall_ms, "rebuffer_start", out, size);
 		s->buffer_ms = 0;
 		s->phase = LG_REBUFFER;
 		s->next_us = now_us + between(s, 300, 2500) * 1000;
-	} else if (roll < 10) {
+	} else if (roll < 10 * per_s) {
 		int up = between(s, 0, 1) ? 1 : -1;
 		size_t used;
 
@@ -174,11 +178,11 @@ static void play_on(lg_session_t *s, int64_t now_us, int64_t wall_ms, int heartb
 		tail(out, size, used, ",\"bitrate\":%lld,\"width\":%d,\"height\":%d,\"playhead_ms\":%lld",
 		     ladder[s->rung].bitrate, ladder[s->rung].w, ladder[s->rung].h,
 		     (long long)s->playhead_ms);
-	} else if (roll < 12) {
+	} else if (roll < 12 * per_s) {
 		write_event(s, wall_ms, "pause", out, size);
 		s->phase = LG_PAUSED;
 		s->next_us = now_us + between(s, 1000, 4000) * 1000;
-	} else if (roll < 14 && s->duration_ms > 2000) {
+	} else if (roll < 14 * per_s && s->duration_ms > 2000) {
 		int64_t from = s->playhead_ms, to = from + between(s, -30000, 60000);
 		size_t used;
 

@@ -204,8 +204,11 @@ int tel_session_start_find(kino_db_t *db, const char *session_id,
 /* Refolds a session from every stored beacon, in seq order. */
 int tel_session_refold(kino_db_t *db, const char *session_id,
 			 play_state_t *p, kino_error_t *err);
-/* Upserts plays documents and $inc's concurrency rollups in one go.
- * plays[i]/closed[i]: states to write; conc: {key, minute, title, device, n}. */
+/* Upserts plays documents and $inc's concurrency rollups, a few updates
+ * per command (FerretDB, see telemetry_store.c). plays[i]/closed[i]: states
+ * to write; conc: {minute, title, device, n}. *conc_written (OUT, NULL
+ * allowed): how many of conc, from the first, were applied; on an error
+ * only the others may be retried, since $inc is not idempotent. */
 typedef struct conc_inc {
 	int64_t minute;
 	char title_id[BEACON_NAME_MAX + 1];
@@ -214,7 +217,7 @@ typedef struct conc_inc {
 } conc_inc_t;
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays,
 		      const bool *closed, int nplays, const conc_inc_t *conc,
-		      int nconc, int64_t now_ms, kino_error_t *err);
+		      int nconc, int *conc_written, int64_t now_ms, kino_error_t *err);
 /* Session ids of plays left open, idle since before idle_before_ms. */
 int tel_plays_stale(kino_db_t *db, int64_t idle_before_ms, char (*ids)[BEACON_ID_MAX + 1],
 		      int max, int *n, kino_error_t *err);

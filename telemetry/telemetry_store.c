@@ -11,7 +11,14 @@
  *
  * Uses only what FerretDB v1.24 supports: unordered bulk inserts, upserts
  * with $set/$setOnInsert/$inc, find with sort/projection, createIndexes.
- * Blocking: writer threads only. */
+ * Blocking: writer threads only.
+ *
+ * Updates go UPDATES_PER_COMMAND at a time: FerretDB v1.24 (SQLite) keeps
+ * one pooled SQLite connection open per statement of an update command
+ * until the whole command ends (handler/msg_update.go defers each
+ * statement's iterator close inside its loop), and its pool holds 100; a
+ * command of 100 upserts, or a few smaller ones at once, then waits for a
+ * connection that never comes and the server hangs for every client. */
 #define KINO_LOG_MODULE "telemetry"
 #include "telemetry_internal.h"
 
@@ -21,6 +28,8 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#define UPDATES_PER_COMMAND 24 /* see the top of the file */
 
 static int db_fail(kino_db_t *db, kino_error_t *err, const char *what,
 		   const bson_error_t *berr)
@@ -216,8 +225,8 @@ int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
 }
 
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *closed,
-		      int nplays, const conc_inc_t *conc, int nconc, int64_t now_ms,
-		      kino_error_t *err)
+		      int nplays, const conc_inc_t *conc, int nconc, int *conc_written,
+		      int64_t now_ms, kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *pc = mongoc_client_get_collection(c, kino_db_name(db), "plays");
@@ -228,9 +237,12 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 	bson_t reply;
 	int ret = 0;
 
-	if (nplays > 0) {
+	if (conc_written != NULL)
+		*conc_written = 0;
+	for (int first = 0; ret == 0 && first < nplays; first += UPDATES_PER_COMMAND) {
+		int last = first + UPDATES_PER_COMMAND < nplays ? first + UPDATES_PER_COMMAND : nplays;
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(pc, opts);
-		for (int i = 0; i < nplays; i++) {
+		for (int i = first; i < last; i++) {
 			bson_t *sel = BCON_NEW("_id", BCON_UTF8(plays[i]->session_id));
 			bson_t upd = BSON_INITIALIZER, set, ins;
 
@@ -251,9 +263,10 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 		bson_destroy(&reply);
 		mongoc_bulk_operation_destroy(bulk);
 	}
-	if (ret == 0 && nconc > 0) {
+	for (int first = 0; ret == 0 && first < nconc; first += UPDATES_PER_COMMAND) {
+		int last = first + UPDATES_PER_COMMAND < nconc ? first + UPDATES_PER_COMMAND : nconc;
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(cc, opts);
-		for (int i = 0; i < nconc; i++) {
+		for (int i = first; i < last; i++) {
 			char id[320];
 			bson_t *sel, *upd;
 
@@ -270,6 +283,8 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 		}
 		if (!mongoc_bulk_operation_execute(bulk, &reply, &berr))
 			ret = db_fail(db, err, "counting concurrent viewers", &berr);
+		else if (conc_written != NULL)
+			*conc_written = last;
 		bson_destroy(&reply);
 		mongoc_bulk_operation_destroy(bulk);
 	}
