@@ -169,28 +169,39 @@ int http_ws_receive(http_ws_t *ws, ws_conn_t *c, struct lws *wsi, const void *in
 	return 0;
 }
 
+/* Frames written in one WRITEABLE callback at most, while the socket takes
+ * them: a connection with many small answers queued (acks) gets them out
+ * in one pass instead of one poll round each. */
+#define WS_FRAMES_PER_WRITEABLE 64
+
 int http_ws_writeable(http_ws_t *ws, ws_conn_t *c, struct lws *wsi)
 {
 	ws_msg_t *m;
-	bool more;
+	bool more = false;
 	int n;
 
-	pthread_mutex_lock(&ws->lock);
-	m = c->out_head;
-	if (m != NULL) {
-		c->out_head = m->next;
-		if (c->out_head == NULL)
-			c->out_tail = NULL;
-		c->out_bytes -= m->len;
+	for (int i = 0; i < WS_FRAMES_PER_WRITEABLE; i++) {
+		if (i > 0 && lws_send_pipe_choked(wsi))
+			break;
+		pthread_mutex_lock(&ws->lock);
+		m = c->out_head;
+		if (m != NULL) {
+			c->out_head = m->next;
+			if (c->out_head == NULL)
+				c->out_tail = NULL;
+			c->out_bytes -= m->len;
+		}
+		more = c->out_head != NULL;
+		pthread_mutex_unlock(&ws->lock);
+		if (m == NULL)
+			return 0;
+		n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+		free(m);
+		if (n < 0)
+			return -1;
+		if (!more)
+			return 0;
 	}
-	more = c->out_head != NULL;
-	pthread_mutex_unlock(&ws->lock);
-	if (m == NULL)
-		return 0;
-	n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
-	free(m);
-	if (n < 0)
-		return -1;
 	if (more)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -254,13 +265,20 @@ void http_ws_drain(http_ws_t *ws)
 	pthread_mutex_unlock(&ws->lock);
 }
 
-static void mark_dirty_locked(http_ws_t *ws, ws_conn_t *c)
+/* Marks c for the loop's next drain. Returns whether the loop must be woken:
+ * only when the dirty list was empty. A non-empty list means a wake-up is
+ * already on its way and its drain will take c too, so a burst of sends
+ * costs the loop one wake-up (one poll of every socket), not one each. */
+static bool mark_dirty_locked(http_ws_t *ws, ws_conn_t *c)
 {
+	bool wake = ws->dirty_head == NULL;
+
 	if (c->dirty)
-		return;
+		return false;
 	c->dirty = true;
 	c->dirty_next = ws->dirty_head;
 	ws->dirty_head = c;
+	return wake;
 }
 
 int http_ws_send(http_ws_t *ws, struct lws_context *ctx, unsigned long long id,
@@ -287,9 +305,10 @@ int http_ws_send(http_ws_t *ws, struct lws_context *ctx, unsigned long long id,
 		c->out_head = m;
 	c->out_tail = m;
 	c->out_bytes += len;
-	mark_dirty_locked(ws, c);
+	bool wake = mark_dirty_locked(ws, c);
 	pthread_mutex_unlock(&ws->lock);
-	lws_cancel_service(ctx);
+	if (wake)
+		lws_cancel_service(ctx);
 	return 0;
 }
 
@@ -297,16 +316,19 @@ int http_ws_pause(http_ws_t *ws, struct lws_context *ctx, unsigned long long id,
 {
 	ws_conn_t *c;
 
+	bool wake = false;
+
 	pthread_mutex_lock(&ws->lock);
 	c = lookup_locked(ws, id);
 	if (c != NULL) {
 		c->want_paused = paused;
-		mark_dirty_locked(ws, c);
+		wake = mark_dirty_locked(ws, c);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	if (c == NULL)
 		return KINO_ENOENT;
-	lws_cancel_service(ctx);
+	if (wake)
+		lws_cancel_service(ctx);
 	return 0;
 }
 

@@ -444,6 +444,10 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 					if (play_is_over(&s->st))
 						s->closing = close_now = true;
 				}
+			} else if (close_now && s->gapless && s->st.has_start) {
+				/* folded whole here, so no refold; the viewer still
+				 * comes from core's playback session, as a refold's */
+				tel_play_viewer(c->db, &s->st);
 			}
 			if (s->partial || !s->st.has_start) {
 				/* nothing to write: no session_start anywhere yet */

@@ -190,6 +190,11 @@ void spool_scan(spool_t *s, void (*fn)(const bson_t *doc, void *ud), void *ud);
 
 /* ---- the store ---- */
 
+/* Sets p->viewer_id to the user core issued the playback session to
+ * (playback_sessions.user_id, one lookup by _id), when core's document is
+ * there: what closing a play does when it needs no refold. */
+void tel_play_viewer(kino_db_t *db, play_state_t *p);
+
 /* Inserts docs unordered into `beacons`; duplicates of (session_id, seq)
  * count as success. 0 when the database answered for every document:
  * each is then stored, except those it refused on their own (refused[i],

@@ -190,6 +190,14 @@ static void viewer_from_playback(kino_db_t *db, mongoc_client_t *c, play_state_t
 	mongoc_collection_destroy(coll);
 }
 
+void tel_play_viewer(kino_db_t *db, play_state_t *p)
+{
+	mongoc_client_t *c = kino_db_client_pop(db);
+
+	viewer_from_playback(db, c, p);
+	kino_db_client_push(db, c);
+}
+
 int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
 			 kino_error_t *err)
 {
