@@ -109,15 +109,6 @@ static char *published_title(const char *json)
 	return id;
 }
 
-static void user_new(const char *email, kino_role_t role, kino_user_t *u, char *tok)
-{
-	kino_error_t err = {0};
-
-	CHECK_MSG(kino_auth_user_create(auth, email, "password 123", role, u, &err) == 0, "%s",
-		  err.message);
-	CHECK(kino_auth_session_open(auth, u, tok, &err) == 0);
-}
-
 /* ---- the tests ---- */
 
 static void test_admin_roles(void)
@@ -703,11 +694,11 @@ int main(void)
 	CHECK(kino_http_server_start(srv, &err) == 0);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", kino_http_server_port(srv));
 
-	user_new("admin@example.com", KINO_ROLE_ADMIN, &admin, admin_tok);
-	user_new("analyst@example.com", KINO_ROLE_ANALYST, &analyst, analyst_tok);
-	user_new("viewer@example.com", KINO_ROLE_VIEWER, &viewer, viewer_tok);
-	user_new("viewer2@example.com", KINO_ROLE_VIEWER, &viewer2, viewer2_tok);
-	user_new("rich@example.com", KINO_ROLE_VIEWER, &rich, rich_tok);
+	tenv_user_new(auth, "admin@example.com", "password 123", KINO_ROLE_ADMIN, &admin, admin_tok);
+	tenv_user_new(auth, "analyst@example.com", "password 123", KINO_ROLE_ANALYST, &analyst, analyst_tok);
+	tenv_user_new(auth, "viewer@example.com", "password 123", KINO_ROLE_VIEWER, &viewer, viewer_tok);
+	tenv_user_new(auth, "viewer2@example.com", "password 123", KINO_ROLE_VIEWER, &viewer2, viewer2_tok);
+	tenv_user_new(auth, "rich@example.com", "password 123", KINO_ROLE_VIEWER, &rich, rich_tok);
 
 	RUN_TEST(test_admin_roles);
 	RUN_TEST(test_validation);

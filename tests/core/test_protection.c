@@ -389,12 +389,9 @@ int main(void)
 	CHECK_MSG(srv != NULL, "%s", err.message);
 	CHECK(kino_http_server_start(srv, &err) == 0);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", kino_http_server_port(srv));
-	CHECK(kino_auth_user_create(auth, "admin@example.com", "password 123", KINO_ROLE_ADMIN,
-				    &admin, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &admin, admin_tok, &err) == 0);
-	CHECK(kino_auth_user_create(auth, "viewer@example.com", "password 123", KINO_ROLE_VIEWER,
-				    &viewer, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &viewer, viewer_tok, &err) == 0);
+	tenv_user_new(auth, "admin@example.com", "password 123", KINO_ROLE_ADMIN, &admin, admin_tok);
+	tenv_user_new(auth, "viewer@example.com", "password 123", KINO_ROLE_VIEWER, &viewer,
+		      viewer_tok);
 	sessions_make();
 
 	RUN_TEST(test_refusals);

@@ -79,15 +79,6 @@ static char *expect(int want, const char *method, const char *path, const char *
 	return tenv_api_expect(base, want, method, path, token, body);
 }
 
-static void user_new(const char *email, kino_role_t role, kino_user_t *u, char *tok)
-{
-	kino_error_t err = {0};
-
-	CHECK_MSG(kino_auth_user_create(auth, email, "password 123", role, u, &err) == 0, "%s",
-		  err.message);
-	CHECK(kino_auth_session_open(auth, u, tok, &err) == 0);
-}
-
 /* Creates (and publishes unless draft) a title; its id into out. */
 static void title_add(const char *json, bool publish, char *out)
 {
@@ -594,10 +585,10 @@ int main(void)
 	CHECK(kino_http_server_start(srv, &err) == 0);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", kino_http_server_port(srv));
 
-	user_new("admin@example.com", KINO_ROLE_ADMIN, &admin, admin_tok);
-	user_new("viewer@example.com", KINO_ROLE_VIEWER, &viewer, viewer_tok);
-	user_new("fan@example.com", KINO_ROLE_VIEWER, &fan, fan_tok);
-	user_new("cold@example.com", KINO_ROLE_VIEWER, &cold, cold_tok);
+	tenv_user_new(auth, "admin@example.com", "password 123", KINO_ROLE_ADMIN, &admin, admin_tok);
+	tenv_user_new(auth, "viewer@example.com", "password 123", KINO_ROLE_VIEWER, &viewer, viewer_tok);
+	tenv_user_new(auth, "fan@example.com", "password 123", KINO_ROLE_VIEWER, &fan, fan_tok);
+	tenv_user_new(auth, "cold@example.com", "password 123", KINO_ROLE_VIEWER, &cold, cold_tok);
 
 	/* The catalog: 16 titles in each of 3 genres, released a day apart,
 	 * plus a draft, one whose window has ended and one not yet started. */

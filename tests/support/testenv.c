@@ -452,3 +452,17 @@ char *tenv_api_expect(const char *base, int want, const char *method, const char
 		  resp ? resp : "");
 	return resp;
 }
+
+void tenv_user_new(kino_auth_t *auth, const char *email, const char *password,
+		   kino_role_t role, kino_user_t *user, char *token)
+{
+	kino_user_t u;
+	kino_error_t err = {0};
+
+	CHECK_MSG(kino_auth_user_create(auth, email, password, role, &u, &err) == 0,
+		  "creating %s: %s", email, err.message);
+	CHECK_MSG(kino_auth_session_open(auth, &u, token, &err) == 0, "a session for %s: %s",
+		  email, err.message);
+	if (user != NULL)
+		*user = u;
+}

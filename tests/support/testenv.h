@@ -5,6 +5,7 @@
 #ifndef KINO_TEST_TESTENV_H
 #define KINO_TEST_TESTENV_H
 
+#include "kino/auth.h"
 #include "kino/dbserver.h"
 
 #include <stdbool.h>
@@ -71,6 +72,12 @@ int tenv_http_get(const char *url, char **resp_body);
  * NULL). */
 int tenv_http_ex(const char *method, const char *url, const char *const *headers,
 		 const char *body, char **resp_body);
+
+/* Creates an account with `password` and role, and opens a session for it:
+ * the user into *user (may be NULL) and its token into token
+ * (KINO_AUTH_TOKEN_LEN + 1 bytes). Fails the test on any error. */
+void tenv_user_new(kino_auth_t *auth, const char *email, const char *password,
+		   kino_role_t role, kino_user_t *user, char *token);
 
 /* A call to Kino's JSON API: base + path, with "Authorization: Bearer
  * <token>" when token is not NULL. Returns the status (0: no connection);

@@ -193,12 +193,9 @@ static void test_http_and_cli(void)
 	kino_config_defaults(&cfg);
 	auth = kino_auth_new(kdb, &cfg.auth, &err);
 	CHECK(auth != NULL);
-	CHECK(kino_auth_user_create(auth, "viewer@example.com", "viewer pass 1", KINO_ROLE_VIEWER,
-				    &viewer, &err) == 0);
-	CHECK(kino_auth_user_create(auth, "analyst@example.com", "analyst pass 1", KINO_ROLE_ANALYST,
-				    &analyst, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &viewer, vtok, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &analyst, atok, &err) == 0);
+	tenv_user_new(auth, "viewer@example.com", "viewer pass 1", KINO_ROLE_VIEWER, &viewer, vtok);
+	tenv_user_new(auth, "analyst@example.com", "analyst pass 1", KINO_ROLE_ANALYST, &analyst,
+		      atok);
 	kino_reports_init(&reports, kdb, auth);
 	n = kino_reports_routes(&reports, routes, 8);
 	CHECK_INT_EQ(n, 3);

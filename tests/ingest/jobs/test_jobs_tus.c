@@ -488,7 +488,6 @@ int main(void)
 				       .workers = 2};
 	kino_http_server_t *srv;
 	kino_health_t health;
-	kino_user_t user;
 	kino_error_t err = {0};
 	kino_db_t *kdb;
 	kino_auth_t *auth;
@@ -523,12 +522,8 @@ int main(void)
 	jobs = kino_jobs_new(kdb, auth, &cfg, &err);
 	CHECK(jobs != NULL);
 	CHECK(kino_jobs_ensure_indexes(jobs, &err) == 0);
-	CHECK(kino_auth_user_create(auth, "admin@example.com", "admin password", KINO_ROLE_ADMIN,
-				    &user, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &user, admin, &err) == 0);
-	CHECK(kino_auth_user_create(auth, "viewer@example.com", "viewer password",
-				    KINO_ROLE_VIEWER, &user, &err) == 0);
-	CHECK(kino_auth_session_open(auth, &user, viewer, &err) == 0);
+	tenv_user_new(auth, "admin@example.com", "admin password", KINO_ROLE_ADMIN, NULL, admin);
+	tenv_user_new(auth, "viewer@example.com", "viewer password", KINO_ROLE_VIEWER, NULL, viewer);
 
 	kino_health_init(&health, kdb, "test");
 	n += kino_auth_routes(auth, routes + n, 32 - n);
