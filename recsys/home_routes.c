@@ -13,6 +13,7 @@
 #define KINO_LOG_MODULE "home"
 
 #include "home_internal.h"
+#include "plays_doc.h"
 #include "recsys_internal.h"
 
 #include "kino/log.h"
@@ -40,85 +41,44 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One of the viewer's plays, as read. */
-typedef struct viewer_play {
-	char title_id[KINO_RECSYS_KEY_MAX + 1];
-	kino_recsys_play_t play;
-	int64_t at;      /* ms: last beacon, else start */
-	int64_t started; /* ms */
-} viewer_play_t;
+typedef struct plays_ctx {
+	recsys_play_doc_t *out;
+	size_t n, max;
+} plays_ctx_t;
+
+static bool play_keep(const recsys_play_doc_t *p, void *ud)
+{
+	plays_ctx_t *pc = ud;
+
+	if (p->title[0] != '\0')
+		pc->out[pc->n++] = *p;
+	return pc->n < pc->max;
+}
 
 /* The viewer's most recent plays, newest first. */
-static int plays_read(kino_home_t *home, const char *viewer, viewer_play_t *out, size_t max,
+static int plays_read(kino_home_t *home, const char *viewer, recsys_play_doc_t *out, size_t max,
 		      size_t *n, kino_error_t *err)
 {
-	mongoc_client_t *cl = kino_db_client_pop(home->db);
-	mongoc_collection_t *coll = mongoc_client_get_collection(cl, kino_db_name(home->db),
-								 "plays");
 	bson_t *filter = BCON_NEW("viewer_id", BCON_UTF8(viewer));
 	bson_t *opts = BCON_NEW("projection", "{", "title_id", BCON_INT32(1), "completion_pct",
 				BCON_INT32(1), "completed", BCON_INT32(1), "watch_ms", BCON_INT32(1),
 				"duration_ms", BCON_INT32(1), "started_at", BCON_INT32(1), "last_ts",
 				BCON_INT32(1), "}", "sort", "{", "started_at", BCON_INT32(-1), "}",
 				"limit", BCON_INT64((int64_t)max));
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	const bson_t *doc;
-	bson_error_t berr;
-	int ret = 0;
+	plays_ctx_t pc = {.out = out, .max = max};
+	int ret = recsys_plays_each(home->db, filter, opts, play_keep, &pc,
+				    "reading the viewer's plays", err);
 
-	*n = 0;
-	while (*n < max && mongoc_cursor_next(cur, &doc)) {
-		viewer_play_t *p = &out[*n];
-		bson_iter_t it;
-		bool title = false;
-		memset(p, 0, sizeof(*p));
-		p->play.completion = -1;
-		if (!bson_iter_init(&it, doc))
-			continue;
-		while (bson_iter_next(&it)) {
-			const char *k = bson_iter_key(&it);
-			if (strcmp(k, "title_id") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
-				uint32_t len;
-				const char *s = bson_iter_utf8(&it, &len);
-				title = len > 0 && len <= KINO_RECSYS_KEY_MAX;
-				if (title)
-					memcpy(p->title_id, s, len + 1);
-			} else if (strcmp(k, "completion_pct") == 0 && BSON_ITER_HOLDS_NUMBER(&it)) {
-				p->play.completion = bson_iter_as_double(&it) / 100.0;
-			} else if (strcmp(k, "completed") == 0 && BSON_ITER_HOLDS_BOOL(&it)) {
-				p->play.completed = bson_iter_bool(&it);
-			} else if (strcmp(k, "watch_ms") == 0 && BSON_ITER_HOLDS_NUMBER(&it)) {
-				p->play.watch_ms = bson_iter_as_int64(&it);
-			} else if (strcmp(k, "duration_ms") == 0 && BSON_ITER_HOLDS_NUMBER(&it)) {
-				p->play.duration_ms = bson_iter_as_int64(&it);
-			} else if ((strcmp(k, "last_ts") == 0 || strcmp(k, "started_at") == 0) &&
-				   BSON_ITER_HOLDS_DATE_TIME(&it)) {
-				int64_t at = bson_iter_date_time(&it);
-				if (at > p->at)
-					p->at = at;
-				if (k[0] == 's')
-					p->started = at;
-			}
-		}
-		if (title)
-			(*n)++;
-	}
-	if (mongoc_cursor_error(cur, &berr)) {
-		kino_db_record_error(home->db);
-		ret = kino_error_set(err, KINO_EDB, "reading the viewer's plays: %s", berr.message);
-	}
-	mongoc_cursor_destroy(cur);
+	*n = pc.n;
 	bson_destroy(opts);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	kino_db_client_push(home->db, cl);
 	return ret;
 }
 
 /* The viewer's vector: the stored one when the model already knows
  * everything they played, else folded in from their plays. False when
  * there is nothing to go by (cold start). *folded says which. */
-static bool user_vector(const home_view_t *v, const char *viewer, const viewer_play_t *plays,
+static bool user_vector(const home_view_t *v, const char *viewer, const recsys_play_doc_t *plays,
 			size_t nplays, float *x, bool *folded)
 {
 	const kino_recsys_model_t *m = v->model;
@@ -130,7 +90,7 @@ static bool user_vector(const home_view_t *v, const char *viewer, const viewer_p
 
 	*folded = false;
 	for (size_t i = 0; i < nplays; i++)
-		if (plays[i].started >= trained_until)
+		if (plays[i].started_at >= trained_until)
 			newer = true;
 	if (user >= 0 && !newer) {
 		memcpy(x, kino_recsys_model_user_vector(m, user), f * sizeof(float));
@@ -144,7 +104,7 @@ static bool user_vector(const home_view_t *v, const char *viewer, const viewer_p
 	float conf[HOME_PLAYS_MAX];
 	kino_recsys_pair_t pairs[HOME_PLAYS_MAX];
 	for (size_t i = 0; i < nplays; i++) {
-		int64_t item = kino_recsys_model_item_by_key(m, plays[i].title_id);
+		int64_t item = kino_recsys_model_item_by_key(m, plays[i].title);
 		size_t j = 0;
 		if (item < 0)
 			continue;
@@ -253,7 +213,7 @@ static void home_get(kino_http_request_t *req, void *userdata)
 	kino_user_t user;
 	kino_error_t err = {0};
 	home_view_t *v = NULL;
-	viewer_play_t *vplays = NULL;
+	recsys_play_doc_t *vplays = NULL;
 	kino_home_play_t *plays = NULL;
 	unsigned char *hidden = NULL;
 	float *x = NULL, *item_scores = NULL, *als = NULL;
@@ -294,7 +254,7 @@ static void home_get(kino_http_request_t *req, void *userdata)
 		progress[t] = NAN;
 	}
 	for (size_t i = 0; i < nvplays; i++) {
-		ptrdiff_t t = home_view_find(v, vplays[i].title_id);
+		ptrdiff_t t = home_view_find(v, vplays[i].title);
 		double c = vplays[i].play.completion;
 		if (t < 0)
 			continue;
@@ -302,7 +262,7 @@ static void home_get(kino_http_request_t *req, void *userdata)
 			c = 1.0;
 		plays[nplays++] = (kino_home_play_t){.title = (size_t)t,
 						     .completion = c < 0 ? 0 : c,
-						     .last_played_at = vplays[i].at};
+						     .last_played_at = vplays[i].last_at};
 		if (isnan(progress[t])) /* newest first: the latest play's */
 			progress[t] = c < 0 ? 0 : c;
 	}

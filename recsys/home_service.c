@@ -10,6 +10,7 @@
 #define KINO_LOG_MODULE "home"
 
 #include "home_internal.h"
+#include "plays_doc.h"
 
 #include "kino/fs.h"
 #include "kino/log.h"
@@ -87,57 +88,41 @@ ptrdiff_t home_view_find(const home_view_t *v, const char *id)
 
 /* Trending: every play of the last week, weighted by how recent it is (a
  * one-day half-life) and by how much of the title it covered. */
+typedef struct trending_ctx {
+	home_view_t *view;
+	int64_t now;
+} trending_ctx_t;
+
+static bool trending_add(const recsys_play_doc_t *p, void *ud)
+{
+	trending_ctx_t *tc = ud;
+	ptrdiff_t t = p->title[0] != '\0' ? home_view_find(tc->view, p->title) : -1;
+	double age = (double)(tc->now - p->started_at), completion = p->play.completion;
+
+	if (t < 0)
+		return true;
+	if (age < 0)
+		age = 0;
+	if (!(completion >= 0 && completion <= 1))
+		completion = 0;
+	tc->view->trending[t] += exp2(-age / TRENDING_HALF_LIFE_MS) * (0.25 + completion);
+	return true;
+}
+
 static int view_trending(kino_home_t *home, home_view_t *v, int64_t now, kino_error_t *err)
 {
-	mongoc_client_t *cl = kino_db_client_pop(home->db);
-	mongoc_collection_t *coll = mongoc_client_get_collection(cl, kino_db_name(home->db),
-								 "plays");
 	bson_t *filter = BCON_NEW("started_at", "{", "$gte",
 				  BCON_DATE_TIME(now - TRENDING_WINDOW_MS), "}");
 	bson_t *opts = BCON_NEW("projection", "{", "title_id", BCON_INT32(1), "started_at",
 				BCON_INT32(1), "completion_pct", BCON_INT32(1), "}", "sort", "{",
 				"started_at", BCON_INT32(-1), "}", "limit",
 				BCON_INT64(TRENDING_MAX_PLAYS), "batchSize", BCON_INT32(2000));
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	const bson_t *doc;
-	bson_error_t berr;
-	int ret = 0;
+	trending_ctx_t tc = {.view = v, .now = now};
+	int ret = recsys_plays_each(home->db, filter, opts, trending_add, &tc,
+				    "reading recent plays", err);
 
-	while (mongoc_cursor_next(cur, &doc)) {
-		bson_iter_t it;
-		const char *title = NULL;
-		int64_t started = 0;
-		double completion = 0;
-		if (!bson_iter_init(&it, doc))
-			continue;
-		while (bson_iter_next(&it)) {
-			const char *k = bson_iter_key(&it);
-			if (strcmp(k, "title_id") == 0 && BSON_ITER_HOLDS_UTF8(&it))
-				title = bson_iter_utf8(&it, NULL);
-			else if (strcmp(k, "started_at") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
-				started = bson_iter_date_time(&it);
-			else if (strcmp(k, "completion_pct") == 0 && BSON_ITER_HOLDS_NUMBER(&it))
-				completion = bson_iter_as_double(&it) / 100.0;
-		}
-		ptrdiff_t t = title != NULL ? home_view_find(v, title) : -1;
-		if (t < 0)
-			continue;
-		double age = (double)(now - started);
-		if (age < 0)
-			age = 0;
-		if (!(completion >= 0 && completion <= 1))
-			completion = 0;
-		v->trending[t] += exp2(-age / TRENDING_HALF_LIFE_MS) * (0.25 + completion);
-	}
-	if (mongoc_cursor_error(cur, &berr)) {
-		kino_db_record_error(home->db);
-		ret = kino_error_set(err, KINO_EDB, "reading recent plays: %s", berr.message);
-	}
-	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	kino_db_client_push(home->db, cl);
 	return ret;
 }
 

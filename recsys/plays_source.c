@@ -9,6 +9,7 @@
 #include "kino/db.h"
 #include "kino/recsys.h"
 
+#include "plays_doc.h"
 #include "recsys_internal.h"
 
 #include <mongoc/mongoc.h>
@@ -72,26 +73,6 @@ void kino_recsys_keyed_close(kino_recsys_keyed_t *k)
 	memset(k, 0, sizeof(*k));
 }
 
-typedef struct play_row {
-	char viewer[KINO_RECSYS_KEY_MAX + 1];
-	char title[KINO_RECSYS_KEY_MAX + 1];
-	kino_recsys_play_t play;
-	int64_t started_at; /* ms */
-} play_row_t;
-
-static int row_cmp(const void *a, const void *b)
-{
-	const play_row_t *x = a, *y = b;
-	int c = strcmp(x->viewer, y->viewer);
-
-	return c != 0 ? c : strcmp(x->title, y->title);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A key as a model stores it: 1..64 printable ASCII bytes. */
 static bool key_copy(char *dst, const bson_iter_t *it)
 {
@@ -116,38 +97,78 @@ static double number(const bson_iter_t *it, double fallback)
 	return BSON_ITER_HOLDS_NUMBER(it) ? bson_iter_as_double(it) : fallback;
 }
 
-/* One document into row; false when it cannot be used. */
-static bool row_read(const bson_t *doc, play_row_t *row)
+void recsys_play_doc_read(const bson_t *doc, recsys_play_doc_t *out)
 {
 	bson_iter_t it;
-	bool viewer = false, title = false;
 
-	memset(row, 0, sizeof(*row));
-	row->play.completion = -1;
+	memset(out, 0, sizeof(*out));
+	out->play.completion = -1;
 	if (!bson_iter_init(&it, doc))
-		return false;
+		return;
 	while (bson_iter_next(&it)) {
 		const char *k = bson_iter_key(&it);
-		if (strcmp(k, "viewer_id") == 0)
-			viewer = key_copy(row->viewer, &it);
-		else if (strcmp(k, "title_id") == 0)
-			title = key_copy(row->title, &it);
+		if (strcmp(k, "viewer_id") == 0 && !key_copy(out->viewer, &it))
+			out->viewer[0] = '\0';
+		else if (strcmp(k, "title_id") == 0 && !key_copy(out->title, &it))
+			out->title[0] = '\0';
 		else if (strcmp(k, "completion_pct") == 0)
-			row->play.completion = number(&it, -100) / 100.0;
+			out->play.completion = number(&it, -100) / 100.0;
 		else if (strcmp(k, "watch_ms") == 0)
-			row->play.watch_ms = (int64_t)number(&it, 0);
+			out->play.watch_ms = (int64_t)number(&it, 0);
 		else if (strcmp(k, "duration_ms") == 0)
-			row->play.duration_ms = (int64_t)number(&it, 0);
+			out->play.duration_ms = (int64_t)number(&it, 0);
 		else if (strcmp(k, "completed") == 0 && BSON_ITER_HOLDS_BOOL(&it))
-			row->play.completed = bson_iter_bool(&it);
+			out->play.completed = bson_iter_bool(&it);
 		else if (strcmp(k, "started_at") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
-			row->started_at = bson_iter_date_time(&it);
+			out->started_at = bson_iter_date_time(&it);
+		else if (strcmp(k, "last_ts") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
+			out->last_at = bson_iter_date_time(&it);
 	}
-	return viewer && title;
+	if (out->started_at > out->last_at)
+		out->last_at = out->started_at;
+}
+
+int recsys_plays_each(kino_db_t *db, const bson_t *filter, const bson_t *opts,
+		      recsys_play_fn fn, void *userdata, const char *what, kino_error_t *err)
+{
+	mongoc_client_t *cl = kino_db_client_pop(db);
+	mongoc_collection_t *coll = mongoc_client_get_collection(cl, kino_db_name(db), "plays");
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	recsys_play_doc_t play;
+	const bson_t *doc;
+	bson_error_t berr;
+	int ret = 0;
+
+	while (mongoc_cursor_next(cur, &doc)) {
+		recsys_play_doc_read(doc, &play);
+		if (!fn(&play, userdata))
+			break;
+	}
+	if (mongoc_cursor_error(cur, &berr)) {
+		kino_db_record_error(db);
+		ret = kino_error_set(err, KINO_EDB, "%s: %s", what, berr.message);
+	}
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, cl);
+	return ret;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const recsys_play_doc_t *x = a, *y = b;
+	int c = strcmp(x->viewer, y->viewer);
+
+	return c != 0 ? c : strcmp(x->title, y->title);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The sorted unique keys of rows (field at offset), as owned strings. */
-static int unique_keys(const play_row_t *rows, size_t n, size_t offset, char ***out,
+static int unique_keys(const recsys_play_doc_t *rows, size_t n, size_t offset, char ***out,
 		       size_t *nout)
 {
 	const char **all = malloc(sizeof(*all) * (n ? n : 1));
@@ -185,12 +206,12 @@ nomem:
 }
 
 /* Folds the sorted rows into one rating per pair. */
-static int fold_rows(play_row_t *rows, size_t n, kino_recsys_keyed_t *out, kino_error_t *err)
+static int fold_rows(recsys_play_doc_t *rows, size_t n, kino_recsys_keyed_t *out, kino_error_t *err)
 {
 	int ret;
 
-	if (unique_keys(rows, n, offsetof(play_row_t, viewer), &out->users, &out->n_users) != 0 ||
-	    unique_keys(rows, n, offsetof(play_row_t, title), &out->items, &out->n_items) != 0)
+	if (unique_keys(rows, n, offsetof(recsys_play_doc_t, viewer), &out->users, &out->n_users) != 0 ||
+	    unique_keys(rows, n, offsetof(recsys_play_doc_t, title), &out->items, &out->n_items) != 0)
 		return kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", n);
 	qsort(rows, n, sizeof(*rows), row_cmp);
 	for (size_t i = 0; i < n;) {
@@ -218,54 +239,57 @@ static int fold_rows(play_row_t *rows, size_t n, kino_recsys_keyed_t *out, kino_
 	return 0;
 }
 
+typedef struct rows {
+	recsys_play_doc_t *rows;
+	size_t n, cap;
+	size_t skipped;
+	bool nomem;
+} rows_t;
+
+static bool row_add(const recsys_play_doc_t *play, void *ud)
+{
+	rows_t *r = ud;
+
+	if (play->viewer[0] == '\0' || play->title[0] == '\0') {
+		r->skipped++;
+		return true;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
+		recsys_play_doc_t *grown = realloc(r->rows, cap * sizeof(*grown));
+		if (grown == NULL) {
+			r->nomem = true;
+			return false;
+		}
+		r->rows = grown;
+		r->cap = cap;
+	}
+	r->rows[r->n++] = *play;
+	return true;
+}
+
 int kino_recsys_plays_read(kino_db_t *db, int64_t since_ms, kino_recsys_keyed_t *out,
 			   kino_error_t *err)
 {
-	mongoc_client_t *cl = kino_db_client_pop(db);
-	mongoc_collection_t *coll = mongoc_client_get_collection(cl, kino_db_name(db), "plays");
 	bson_t *filter = BCON_NEW("started_at", "{", "$gte", BCON_DATE_TIME(since_ms), "}");
 	bson_t *opts = BCON_NEW("projection", "{", "viewer_id", BCON_INT32(1), "title_id",
 				BCON_INT32(1), "completion_pct", BCON_INT32(1), "watch_ms",
 				BCON_INT32(1), "duration_ms", BCON_INT32(1), "completed",
 				BCON_INT32(1), "started_at", BCON_INT32(1), "}", "batchSize",
 				BCON_INT32(2000));
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	play_row_t *rows = NULL;
-	size_t n = 0, cap = 0;
-	const bson_t *doc;
-	bson_error_t berr;
-	int ret = 0;
+	rows_t r = {0};
+	int ret;
 
 	kino_recsys_ratings_init(&out->ratings);
-	while (mongoc_cursor_next(cur, &doc)) {
-		if (n == cap) {
-			size_t grown_cap = cap ? cap * 2 : 1024;
-			play_row_t *grown = realloc(rows, grown_cap * sizeof(*rows));
-			if (grown == NULL) {
-				ret = kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", n);
-				goto out;
-			}
-			rows = grown;
-			cap = grown_cap;
-		}
-		if (row_read(doc, &rows[n]))
-			n++;
-		else
-			out->skipped++;
-	}
-	if (mongoc_cursor_error(cur, &berr)) {
-		kino_db_record_error(db);
-		ret = kino_error_set(err, KINO_EDB, "reading plays: %s", berr.message);
-		goto out;
-	}
-	ret = fold_rows(rows, n, out, err);
-out:
-	free(rows);
-	mongoc_cursor_destroy(cur);
+	ret = recsys_plays_each(db, filter, opts, row_add, &r, "reading plays", err);
+	out->skipped += r.skipped;
+	if (ret == 0 && r.nomem)
+		ret = kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", r.n);
+	if (ret == 0)
+		ret = fold_rows(r.rows, r.n, out, err);
+	free(r.rows);
 	bson_destroy(opts);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	kino_db_client_push(db, cl);
 	return ret;
 }
 
