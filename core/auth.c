@@ -65,6 +65,7 @@ kino_auth_t *kino_auth_new(kino_db_t *db, const kino_auth_config_t *cfg,
 	auth->cfg = cfg;
 	rate_init(&auth->by_account, cfg->signin_window_ms);
 	rate_init(&auth->by_address, cfg->signin_window_ms);
+	session_cache_init(&auth->sessions, cfg->session_cache_ms);
 	pthread_once(&decoy_once, decoy_init);
 	return auth;
 }
@@ -75,6 +76,7 @@ void kino_auth_destroy(kino_auth_t *auth)
 		return;
 	rate_destroy(&auth->by_account);
 	rate_destroy(&auth->by_address);
+	session_cache_destroy(&auth->sessions);
 	free(auth);
 }
 
@@ -231,6 +233,7 @@ int kino_auth_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
 	ret = store_user_set_role(auth, id, role, err);
 	if (ret != 0)
 		return ret;
+	session_cache_forget_user(&auth->sessions, id); /* the next request reads it */
 	if (target.role == KINO_ROLE_ADMIN) {
 		/* ...and the race checked after the write: two admins demoting
 		 * each other may both have counted two. The last of them to
@@ -243,6 +246,7 @@ int kino_auth_user_set_role(kino_auth_t *auth, const char *id, kino_role_t role,
 			if (store_user_set_role(auth, id, KINO_ROLE_ADMIN, &undo) != 0)
 				KINO_LOG_ERROR("could not give %s back the admin role: %s", target.email,
 					       kino_error_message(&undo));
+			session_cache_forget_user(&auth->sessions, id);
 			return ret;
 		}
 	}
@@ -319,21 +323,27 @@ int kino_auth_session_check(kino_auth_t *auth, const char *token,
 			    kino_user_t *user, kino_error_t *err)
 {
 	char digest[SHA256_HEX_LEN + 1], user_id[32];
+	int64_t now = auth_now_ms(), expires_ms = 0;
 	int ret;
 
 	if (token == NULL || strlen(token) != KINO_AUTH_TOKEN_LEN)
 		return kino_error_set(err, KINO_EAUTH, "a valid session token is required");
 	auth_token_digest(token, digest);
-	ret = store_session_user(auth, digest, user_id, err);
+	if (session_cache_get(&auth->sessions, digest, now, user))
+		return 0;
+	ret = store_session_user(auth, digest, user_id, &expires_ms, err);
 	if (ret == KINO_ENOENT)
 		return kino_error_set(err, KINO_EAUTH, "the session is unknown, expired or signed out");
 	if (ret != 0)
 		return ret;
 	/* The role is read from the user, not the session, so that a
-	 * demotion takes effect at once. */
+	 * demotion takes effect (here at once, elsewhere within
+	 * auth.session_cache). */
 	ret = store_user_by_id(auth, user_id, user, err);
 	if (ret == KINO_ENOENT)
 		return kino_error_set(err, KINO_EAUTH, "the account no longer exists");
+	if (ret == 0)
+		session_cache_put(&auth->sessions, digest, user, now, expires_ms);
 	return ret;
 }
 
@@ -345,6 +355,7 @@ int kino_auth_signout(kino_auth_t *auth, const char *token, kino_error_t *err)
 	if (token == NULL || strlen(token) != KINO_AUTH_TOKEN_LEN)
 		return kino_error_set(err, KINO_EAUTH, "a valid session token is required");
 	auth_token_digest(token, digest);
+	session_cache_forget(&auth->sessions, digest);
 	ret = store_session_revoke(auth, digest, err);
 	if (ret == KINO_ENOENT)
 		return kino_error_set(err, KINO_EAUTH, "the session is unknown or signed out already");

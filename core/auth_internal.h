@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SHA256_HEX_LEN 64
@@ -29,13 +30,41 @@ typedef struct rate_limiter {
 	rate_slot_t slots[RATE_SLOTS];
 } rate_limiter_t;
 
+/* Sessions looked up lately (core/auth_session_cache.c). */
+#define SESSION_CACHE_SLOTS 4096
+
+typedef struct session_cache_slot {
+	char digest[SHA256_HEX_LEN];
+	kino_user_t user;
+	int64_t until_ms; /* 0: empty */
+} session_cache_slot_t;
+
+typedef struct session_cache {
+	pthread_mutex_t lock;
+	int ttl_ms; /* 0: off */
+	session_cache_slot_t slots[SESSION_CACHE_SLOTS];
+} session_cache_t;
+
 struct kino_auth {
 	kino_db_t *db;
 	const kino_auth_config_t *cfg;
 	rate_limiter_t by_account; /* failed sign-ins per email */
 	rate_limiter_t by_address; /* sign-in attempts per peer address */
+	session_cache_t sessions;
 	atomic_bool indexes_ready;
 };
+
+void session_cache_init(session_cache_t *c, int ttl_ms);
+void session_cache_destroy(session_cache_t *c);
+/* The user of a session looked up less than ttl ago (and not expired). */
+bool session_cache_get(session_cache_t *c, const char *digest, int64_t now_ms,
+		       kino_user_t *out);
+/* Remembers a session found live, until now + ttl or its expiry. */
+void session_cache_put(session_cache_t *c, const char *digest, const kino_user_t *user,
+		       int64_t now_ms, int64_t expires_ms);
+void session_cache_forget(session_cache_t *c, const char *digest);
+/* Every session of the user: after their role changed. */
+void session_cache_forget_user(session_cache_t *c, const char *user_id);
 
 void rate_init(rate_limiter_t *rl, int window_ms);
 void rate_destroy(rate_limiter_t *rl);
@@ -74,7 +103,7 @@ int store_session_insert(kino_auth_t *auth, const char *digest,
 /* The user id of a live session; KINO_ENOENT when unknown, expired or
  * revoked. */
 int store_session_user(kino_auth_t *auth, const char *digest,
-		       char user_id[32], struct kino_error *err);
+		       char user_id[32], int64_t *expires_ms, struct kino_error *err);
 /* KINO_ENOENT when no live session had that digest. */
 int store_session_revoke(kino_auth_t *auth, const char *digest,
 			 struct kino_error *err);

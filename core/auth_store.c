@@ -227,7 +227,7 @@ static void fill_session(const bson_t *doc, void *ud)
 }
 
 int store_session_user(kino_auth_t *auth, const char *digest, char user_id[32],
-		       kino_error_t *err)
+		       int64_t *expires_ms, kino_error_t *err)
 {
 	session_row_t row = {.revoked = true};
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(digest));
@@ -240,6 +240,7 @@ int store_session_user(kino_auth_t *auth, const char *digest, char user_id[32],
 	if (row.revoked || row.expires_ms <= auth_now_ms() || row.user_id[0] == '\0')
 		return kino_error_set(err, KINO_ENOENT, "the session has ended");
 	memcpy(user_id, row.user_id, sizeof(row.user_id));
+	*expires_ms = row.expires_ms;
 	return 0;
 }
 

@@ -140,6 +140,11 @@ static const config_key_t keys[] = {
 	{.name = "auth.session_ttl", .type = KEY_SECONDS,
 	 .offset = FIELD(auth.session_ttl_s), .min = 60, .max = 366LL * 86400,
 	 .def = "30d", .help = "how long a sign-in lasts before it expires"},
+	{.name = "auth.session_cache", .type = KEY_DURATION,
+	 .offset = FIELD(auth.session_cache_ms), .min = 0, .max = 60000,
+	 .def = "5s", .help = "how long a checked session is trusted without the database "
+			      "(sign-outs and role changes made by another server take this "
+			      "long to apply here; 0s: never)"},
 	{.name = "auth.signin_window", .type = KEY_DURATION,
 	 .offset = FIELD(auth.signin_window_ms), .min = 1000, .max = 86400000,
 	 .def = "15m", .help = "the window of the sign-in rate limits"},

@@ -4,12 +4,17 @@
 #ifndef KINO_RECSYS_HOME_INTERNAL_H
 #define KINO_RECSYS_HOME_INTERNAL_H
 
+#include "viewer_plays.h"
+
 #include "kino/home.h"
 #include "kino/recsys.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+
+/* A viewer's plays a home request goes by: the newest this many. */
+#define HOME_PLAYS_MAX 500
 
 /* Everything a request needs besides the viewer's own plays, built off the
  * request path and immutable once published. Reference-counted: the
@@ -20,6 +25,7 @@ typedef struct home_view {
 	const kino_catalog_entry_t *entries; /* snap's, sorted by id */
 	size_t n;
 	kino_home_title_t *titles;           /* n, borrowing snap's strings */
+	kino_home_genres_t *genres;          /* of titles, interned once */
 	double *trending;                    /* n scores (0: no recent plays) */
 	kino_recsys_model_store_t *store;    /* borrowed */
 	kino_recsys_model_ref_t *model_ref;  /* owned reference, or NULL */
@@ -53,6 +59,7 @@ struct kino_home {
 	char model_path[4200];
 	bool schedule;
 	kino_recsys_model_store_t *store;
+	viewer_plays_t *plays;      /* every viewer's recent plays, in memory */
 
 	pthread_mutex_t lock;       /* guards what follows */
 	pthread_cond_t wake;        /* the maintenance thread's */

@@ -4,7 +4,8 @@
  *   GET  /api/v1/admin/recsys          the model served and the training
  *   POST /api/v1/admin/recsys/retrain  train from plays now
  *
- * A home request: the viewer's last plays (one indexed query), their user
+ * A home request: the viewer's last plays (from the in-memory index of
+ * recsys/viewer_plays.h; one indexed query before it is loaded), their user
  * vector (stored, or folded in from those plays when they are newer than
  * the model or the viewer is new to it), every catalog title scored with one
  * cblas_sgemv over the model's items, and kino_home_compose. When the
@@ -27,7 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-#define HOME_PLAYS_MAX 500
 #define HOME_ROW_LEN 20
 #define HOME_MAX_BECAUSE 2
 #define HOME_MAX_GENRES 4
@@ -243,7 +243,9 @@ static void home_get(kino_http_request_t *req, void *userdata)
 	rows = malloc(HOME_ROWS_MAX * sizeof(*rows));
 	if (!vplays || !plays || !hidden || !progress || !rows)
 		goto nomem;
-	if (plays_read(home, user.id, vplays, HOME_PLAYS_MAX, &nvplays, &err) != 0) {
+	/* from memory once the index is loaded; until then from `plays` */
+	if (!viewer_plays_get(home->plays, user.id, vplays, HOME_PLAYS_MAX, &nvplays) &&
+	    plays_read(home, user.id, vplays, HOME_PLAYS_MAX, &nvplays, &err) != 0) {
 		KINO_LOG_WARN("home of %s served without their plays: %s", user.id,
 			      kino_error_message(&err));
 		degraded = true;
@@ -294,6 +296,7 @@ static void home_get(kino_http_request_t *req, void *userdata)
 	kino_home_input_t in = {
 		.titles = v->titles,
 		.ntitles = v->n,
+		.genres = v->genres,
 		.plays = plays,
 		.nplays = nplays,
 		.als_scores = als,
@@ -395,8 +398,16 @@ static void status_json(kino_home_t *home, FILE *out)
 		fputs("null", out);
 	fputs(",\"next_at\":", out);
 	write_time(out, tr.next_at);
-	fprintf(out, ",\"interval_s\":%d}}",
+	fprintf(out, ",\"interval_s\":%d}",
 		home->schedule ? home->cfg->recsys.retrain_interval_s : 0);
+	viewer_plays_stats_t ps;
+	viewer_plays_stats(home->plays, &ps);
+	fprintf(out, ",\"viewer_plays\":{\"ready\":%s,\"viewers\":%zu,\"plays\":%zu,\"loaded_at\":",
+		ps.ready ? "true" : "false", ps.viewers, ps.plays);
+	write_time(out, ps.loaded_at);
+	fputs(",\"refreshed_at\":", out);
+	write_time(out, ps.refreshed_at);
+	fprintf(out, ",\"refresh_ms\":%lld}}", (long long)ps.refresh_ms);
 	home_view_release(v);
 }
 

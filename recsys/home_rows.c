@@ -25,6 +25,7 @@ typedef struct compose {
 	unsigned char *finished; /* per title: completed once */
 	double *last_played;     /* per title: most recent play, 0 if none */
 	double *completion;      /* per title: the completion of that play */
+	unsigned char *seen;     /* scratch: one flag per title */
 	float *score;            /* scratch: one score per title */
 	uint32_t *best;          /* scratch: a row's selection */
 	float *best_score;
@@ -161,21 +162,6 @@ static void new_releases(compose_t *c)
 	row_end(c, r);
 }
 
-typedef struct genre {
-	const char *name;
-	double weight;
-	size_t index; /* first-seen order, for the titles' genre lists */
-} genre_t;
-
-static int genre_cmp(const void *a, const void *b)
-{
-	const genre_t *x = a, *y = b;
-
-	if (x->weight != y->weight)
-		return x->weight < y->weight ? 1 : -1;
-	return strcmp(x->name, y->name);
-}
-
 static uint64_t name_hash(const char *s)
 {
 	uint64_t h = UINT64_C(1469598103934665603);
@@ -185,23 +171,34 @@ static uint64_t name_hash(const char *s)
 	return h;
 }
 
-/* The genres of the catalog, interned: an open-addressing table of
- * indices into g. */
-typedef struct genres {
-	genre_t *g;
+/* The genres of the catalog, interned: names[i] is genre i (first-seen
+ * order); title t has the genres tg[tg_start[t] .. tg_start[t + 1]), and
+ * genre i the titles gt[gt_start[i] .. gt_start[i + 1]) in catalog order. */
+struct kino_home_genres {
+	const char **names;
 	size_t n, cap;
 	uint32_t *slot; /* nslots entries: 0 empty, else index + 1 */
 	size_t nslots;
-} genres_t;
+	size_t ntitles;
+	uint32_t *tg, *gt;
+	size_t *tg_start, *gt_start;
+};
 
-static void genres_free(genres_t *gs)
+void kino_home_genres_destroy(kino_home_genres_t *gs)
 {
-	free(gs->g);
+	if (gs == NULL)
+		return;
+	free(gs->names);
 	free(gs->slot);
+	free(gs->tg);
+	free(gs->gt);
+	free(gs->tg_start);
+	free(gs->gt_start);
+	free(gs);
 }
 
 /* The index of name, added when new; SIZE_MAX when out of memory. */
-static size_t genre_intern(genres_t *gs, const char *name)
+static size_t genre_intern(kino_home_genres_t *gs, const char *name)
 {
 	if (gs->n * 2 >= gs->nslots) {
 		size_t nslots = gs->nslots ? gs->nslots * 2 : 64;
@@ -209,7 +206,7 @@ static size_t genre_intern(genres_t *gs, const char *name)
 		if (slot == NULL)
 			return SIZE_MAX;
 		for (size_t i = 0; i < gs->n; i++) {
-			size_t at = name_hash(gs->g[i].name) & (nslots - 1);
+			size_t at = name_hash(gs->names[i]) & (nslots - 1);
 			while (slot[at] != 0)
 				at = (at + 1) & (nslots - 1);
 			slot[at] = (uint32_t)i + 1;
@@ -221,21 +218,86 @@ static size_t genre_intern(genres_t *gs, const char *name)
 	size_t at = name_hash(name) & (gs->nslots - 1);
 	while (gs->slot[at] != 0) {
 		size_t i = gs->slot[at] - 1;
-		if (strcmp(gs->g[i].name, name) == 0)
+		if (strcmp(gs->names[i], name) == 0)
 			return i;
 		at = (at + 1) & (gs->nslots - 1);
 	}
 	if (gs->n == gs->cap) {
 		size_t cap = gs->cap ? gs->cap * 2 : 16;
-		genre_t *grown = realloc(gs->g, cap * sizeof(*grown));
+		const char **grown = realloc(gs->names, cap * sizeof(*grown));
 		if (grown == NULL)
 			return SIZE_MAX;
-		gs->g = grown;
+		gs->names = grown;
 		gs->cap = cap;
 	}
-	gs->g[gs->n] = (genre_t){name, 0, gs->n};
+	gs->names[gs->n] = name;
 	gs->slot[at] = (uint32_t)gs->n + 1;
 	return gs->n++;
+}
+
+int kino_home_genres_new(const kino_home_title_t *titles, size_t n, kino_home_genres_t **out,
+			 kino_error_t *err)
+{
+	kino_home_genres_t *gs = calloc(1, sizeof(*gs));
+	size_t total = 0;
+
+	*out = NULL;
+	if (gs == NULL)
+		goto nomem;
+	gs->ntitles = n;
+	for (size_t t = 0; t < n; t++)
+		total += titles[t].ngenres;
+	gs->tg = malloc((total ? total : 1) * sizeof(*gs->tg));
+	gs->gt = malloc((total ? total : 1) * sizeof(*gs->gt));
+	gs->tg_start = malloc((n + 1) * sizeof(*gs->tg_start));
+	if (gs->tg == NULL || gs->gt == NULL || gs->tg_start == NULL)
+		goto nomem;
+	total = 0;
+	for (size_t t = 0; t < n; t++) {
+		gs->tg_start[t] = total;
+		for (size_t k = 0; k < titles[t].ngenres; k++) {
+			size_t i = genre_intern(gs, titles[t].genres[k]);
+			if (i == SIZE_MAX)
+				goto nomem;
+			gs->tg[total++] = (uint32_t)i;
+		}
+	}
+	gs->tg_start[n] = total;
+	/* the inverted lists, by counting */
+	gs->gt_start = calloc(gs->n + 1, sizeof(*gs->gt_start));
+	if (gs->gt_start == NULL)
+		goto nomem;
+	for (size_t k = 0; k < total; k++)
+		gs->gt_start[gs->tg[k] + 1]++;
+	for (size_t i = 0; i < gs->n; i++)
+		gs->gt_start[i + 1] += gs->gt_start[i];
+	for (size_t t = 0; t < n; t++)
+		for (size_t k = gs->tg_start[t]; k < gs->tg_start[t + 1]; k++)
+			gs->gt[gs->gt_start[gs->tg[k]]++] = (uint32_t)t;
+	for (size_t i = gs->n; i > 0; i--) /* shifted one up by the fill */
+		gs->gt_start[i] = gs->gt_start[i - 1];
+	gs->gt_start[0] = 0;
+	*out = gs;
+	return 0;
+nomem:
+	kino_home_genres_destroy(gs);
+	return kino_error_set(err, KINO_ENOMEM, "out of memory interning the genres of %zu titles",
+			      n);
+}
+
+typedef struct genre_rank {
+	const char *name;
+	double weight;
+	size_t index;
+} genre_rank_t;
+
+static int genre_cmp(const void *a, const void *b)
+{
+	const genre_rank_t *x = a, *y = b;
+
+	if (x->weight != y->weight)
+		return x->weight < y->weight ? 1 : -1;
+	return strcmp(x->name, y->name);
 }
 
 /* Genre rows: the viewer's affinity (completion-weighted plays) orders them;
@@ -243,67 +305,67 @@ static size_t genre_intern(genres_t *gs, const char *name)
  * trending first, then catalog order. */
 static int genre_rows(compose_t *c)
 {
-	size_t n = c->in->ntitles, total = 0;
-	genres_t gs = {0};
+	size_t n = c->in->ntitles;
+	const kino_home_genres_t *gs = c->in->genres;
+	kino_home_genres_t *own = NULL;
+	genre_rank_t *rank = NULL;
 	bool have_plays = c->in->nplays > 0;
-	uint32_t *tg = NULL;     /* every title's genres, interned, in a row */
-	size_t *tg_start = NULL; /* title t's are tg[tg_start[t] .. tg_start[t + 1]) */
+	kino_error_t err = {0};
 	int ret = 0;
 
-	for (size_t t = 0; t < n; t++)
-		total += c->in->titles[t].ngenres;
-	tg = malloc((total ? total : 1) * sizeof(*tg));
-	tg_start = malloc((n + 1) * sizeof(*tg_start));
-	if (tg == NULL || tg_start == NULL) {
+	if (gs == NULL) {
+		if (kino_home_genres_new(c->in->titles, n, &own, &err) != 0)
+			return KINO_ENOMEM;
+		gs = own;
+	}
+	rank = malloc((gs->n ? gs->n : 1) * sizeof(*rank));
+	if (rank == NULL) {
 		ret = KINO_ENOMEM;
 		goto out;
 	}
-	total = 0;
-	for (size_t t = 0; t < n; t++) {
-		double w = have_plays ? (c->last_played[t] > 0 ? 0.25 + c->completion[t] : 0)
-				      : (c->in->trending ? c->in->trending[t] : 0) + 1e-9;
-		tg_start[t] = total;
-		for (size_t k = 0; k < c->in->titles[t].ngenres; k++) {
-			size_t i = genre_intern(&gs, c->in->titles[t].genres[k]);
-			if (i == SIZE_MAX) {
-				ret = KINO_ENOMEM;
-				goto out;
-			}
-			gs.g[i].weight += w;
-			tg[total++] = (uint32_t)i;
+	for (size_t i = 0; i < gs->n; i++)
+		rank[i] = (genre_rank_t){gs->names[i], 0, i};
+	if (have_plays) {
+		/* the titles played: their last play's completion */
+		for (size_t p = 0; p < c->in->nplays; p++) {
+			size_t t = c->in->plays[p].title;
+			if (c->seen[t] || c->last_played[t] <= 0)
+				continue;
+			c->seen[t] = 1;
+			for (size_t k = gs->tg_start[t]; k < gs->tg_start[t + 1]; k++)
+				rank[gs->tg[k]].weight += 0.25 + c->completion[t];
 		}
+	} else {
+		for (size_t i = 0; i < gs->n; i++)
+			for (size_t k = gs->gt_start[i]; k < gs->gt_start[i + 1]; k++)
+				rank[i].weight += (c->in->trending ? c->in->trending[gs->gt[k]] : 0) +
+						  1e-9;
 	}
-	tg_start[n] = total;
-	/* g[i].index keeps the interned position; the table is not used after
-	 * sorting, so sorting g in place is safe. */
-	if (gs.n > 1)
-		qsort(gs.g, gs.n, sizeof(*gs.g), genre_cmp);
-	for (size_t i = 0, rows = 0; i < gs.n && rows < c->in->max_genres; i++) {
-		const char *name = gs.g[i].name;
+	if (gs->n > 1)
+		qsort(rank, gs->n, sizeof(*rank), genre_cmp);
+	for (size_t i = 0, rows = 0; i < gs->n && rows < c->in->max_genres; i++) {
+		const char *name = rank[i].name;
 		char reason[200];
-		snprintf(reason, sizeof(reason), have_plays && gs.g[i].weight > 0
+		snprintf(reason, sizeof(reason), have_plays && rank[i].weight > 0
 				 ? "Because you watch a lot of %s"
 				 : "Popular in %s", name);
 		kino_home_row_t *r = row_begin(c, KINO_HOME_GENRE, name, reason);
 		if (r == NULL)
 			break;
-		uint32_t want = (uint32_t)gs.g[i].index;
-		for (size_t t = 0; t < n; t++) {
-			bool in_genre = false;
-			for (size_t k = tg_start[t]; k < tg_start[t + 1] && !in_genre; k++)
-				in_genre = tg[k] == want;
-			c->score[t] = !in_genre ? NAN
-				      : c->in->trending ? (float)c->in->trending[t] : 0.0f;
-		}
+		size_t g = rank[i].index;
+		for (size_t t = 0; t < n; t++)
+			c->score[t] = NAN;
+		for (size_t k = gs->gt_start[g]; k < gs->gt_start[g + 1]; k++)
+			c->score[gs->gt[k]] =
+				c->in->trending ? (float)c->in->trending[gs->gt[k]] : 0.0f;
 		fill_by_score(c, r);
 		if (r->nitems > 0)
 			rows++;
 		row_end(c, r);
 	}
 out:
-	free(tg);
-	free(tg_start);
-	genres_free(&gs);
+	free(rank);
+	kino_home_genres_destroy(own);
 	return ret;
 }
 
@@ -318,6 +380,9 @@ int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t
 	if (in->row_len == 0 || in->row_len > KINO_HOME_ROW_MAX_ITEMS)
 		return kino_error_set(err, KINO_EINVAL, "row_len must be 1..%d",
 				      KINO_HOME_ROW_MAX_ITEMS);
+	if (in->genres != NULL && in->genres->ntitles != n)
+		return kino_error_set(err, KINO_EINVAL, "the genres are of %zu titles, not %zu",
+				      in->genres->ntitles, n);
 	for (size_t i = 0; i < in->nplays; i++)
 		if (in->plays[i].title >= n)
 			return kino_error_set(err, KINO_EINVAL, "play %zu names title %zu of %zu", i,
@@ -326,11 +391,12 @@ int kino_home_compose(const kino_home_input_t *in, kino_home_row_t *rows, size_t
 	c.finished = calloc(alloc, 1);
 	c.last_played = calloc(alloc, sizeof(double));
 	c.completion = calloc(alloc, sizeof(double));
+	c.seen = calloc(alloc, 1);
 	c.score = malloc(alloc * sizeof(float));
 	c.best = malloc(KINO_HOME_ROW_MAX_ITEMS * sizeof(uint32_t));
 	c.best_score = malloc(KINO_HOME_ROW_MAX_ITEMS * sizeof(float));
-	if (!c.skip || !c.finished || !c.last_played || !c.completion || !c.score || !c.best ||
-	    !c.best_score) {
+	if (!c.skip || !c.finished || !c.last_played || !c.completion || !c.seen || !c.score ||
+	    !c.best || !c.best_score) {
 		ret = kino_error_set(err, KINO_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -379,6 +445,7 @@ out:
 	free(c.finished);
 	free(c.last_played);
 	free(c.completion);
+	free(c.seen);
 	free(c.score);
 	free(c.best);
 	free(c.best_score);

@@ -4,7 +4,8 @@
  * The maintenance thread wakes every second (or when asked) and, in order:
  * reloads the model file when it changed; rebuilds the view when the model
  * changed, a title was written here, or recsys.refresh has passed; starts a
- * scheduled training when one is due. A view build is two queries (the
+ * scheduled training when one is due; keeps the viewers' plays index
+ * (recsys/viewer_plays.h) current. A view build is two queries (the
  * catalog, the last week's plays for trending) and some arrays; it never
  * runs on a request thread, and a failed build keeps the previous view. */
 #define KINO_LOG_MODULE "home"
@@ -15,6 +16,7 @@
 #include "kino/fs.h"
 #include "kino/log.h"
 
+#include <cblas.h>
 #include <mongoc/mongoc.h>
 
 #include <errno.h>
@@ -47,6 +49,7 @@ static void view_free(home_view_t *v)
 		return;
 	kino_recsys_model_store_release(v->store, v->model_ref);
 	kino_catalog_snapshot_destroy(v->snap);
+	kino_home_genres_destroy(v->genres);
 	free(v->titles);
 	free(v->trending);
 	free(v->title_item);
@@ -175,6 +178,9 @@ static int view_build(kino_home_t *home, home_view_t **out, kino_error_t *err)
 						   .released_at = e->released_at};
 		v->title_item[t] = -1;
 	}
+	ret = kino_home_genres_new(v->titles, v->n, &v->genres, err);
+	if (ret != 0)
+		goto fail;
 	ret = view_trending(home, v, now, err);
 	if (ret != 0)
 		goto fail;
@@ -231,7 +237,6 @@ int home_indexes_ensure(kino_home_t *home, kino_error_t *err)
 {
 	mongoc_client_t *cl;
 	mongoc_database_t *d;
-	bson_t *cmd;
 	bson_error_t berr;
 	int ret = 0;
 
@@ -239,16 +244,27 @@ int home_indexes_ensure(kino_home_t *home, kino_error_t *err)
 		return 0;
 	cl = kino_db_client_pop(home->db);
 	d = mongoc_client_get_database(cl, kino_db_name(home->db));
-	cmd = BCON_NEW("createIndexes", BCON_UTF8("plays"), "indexes", "[", "{", "key", "{",
-		       "viewer_id", BCON_INT32(1), "started_at", BCON_INT32(-1), "}", "name",
-		       BCON_UTF8("viewer_started"), "}", "]");
-	if (!mongoc_database_write_command_with_opts(d, cmd, NULL, NULL, &berr)) {
-		kino_db_record_error(home->db);
-		ret = kino_error_set(err, KINO_EDB, "creating the plays index: %s", berr.message);
-	} else {
-		atomic_store(&home->indexes_ready, true);
+	/* one index a command: FerretDB v1.24 fails on several at once */
+	bson_t *cmds[] = {
+		BCON_NEW("createIndexes", BCON_UTF8("plays"), "indexes", "[", "{", "key", "{",
+			 "viewer_id", BCON_INT32(1), "started_at", BCON_INT32(-1), "}", "name",
+			 BCON_UTF8("viewer_started"), "}", "]"),
+		/* the viewers' plays index reads what changed since its last look */
+		BCON_NEW("createIndexes", BCON_UTF8("plays"), "indexes", "[", "{", "key", "{",
+			 "updated_at", BCON_INT32(1), "}", "name", BCON_UTF8("updated_at"), "}",
+			 "]"),
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (ret == 0 && !mongoc_database_write_command_with_opts(d, cmds[i], NULL, NULL,
+									 &berr)) {
+			kino_db_record_error(home->db);
+			ret = kino_error_set(err, KINO_EDB, "creating the plays indexes: %s",
+					     berr.message);
+		}
+		bson_destroy(cmds[i]);
 	}
-	bson_destroy(cmd);
+	if (ret == 0)
+		atomic_store(&home->indexes_ready, true);
 	mongoc_database_destroy(d);
 	kino_db_client_push(home->db, cl);
 	return ret;
@@ -344,12 +360,47 @@ void home_training_get(kino_home_t *home, home_training_t *out)
 
 /* ---- the maintenance thread ---- */
 
+/* Keeps the viewers' plays in memory: a full load at first, after a new
+ * model (the training read them all anyway) and hourly (plays that left the
+ * window go); in between, the plays written since the last look, at most
+ * every second and at most a fifth of the time (on FerretDB that read is a
+ * scan of `plays`). */
+static void plays_maintain(kino_home_t *home, bool model_changed)
+{
+	static const int64_t reload_ms = 3600000;
+	viewer_plays_stats_t st;
+	kino_error_t err = {0};
+	int64_t now = now_ms();
+	int64_t since = now - (int64_t)home->cfg->recsys.window_s * 1000;
+	int64_t gap;
+
+	viewer_plays_stats(home->plays, &st);
+	if (!st.ready || model_changed || now - st.loaded_at >= reload_ms) {
+		if (viewer_plays_load(home->plays, home->db, since, &err) != 0) {
+			if (st.ready || kino_db_health(home->db, NULL, 0) == KINO_DB_OK)
+				KINO_LOG_WARN("viewers' plays not loaded: %s",
+					      kino_error_message(&err));
+		} else if (!st.ready) {
+			viewer_plays_stats(home->plays, &st);
+			KINO_LOG_INFO("%zu plays of %zu viewers in memory (%lld ms)", st.plays,
+				      st.viewers, (long long)st.refresh_ms);
+		}
+		return;
+	}
+	gap = st.refresh_ms * 5 > 1000 ? st.refresh_ms * 5 : 1000;
+	if (now - st.refreshed_at < gap)
+		return;
+	if (viewer_plays_refresh(home->plays, home->db, since, &err) != 0)
+		KINO_LOG_WARN("viewers' plays not refreshed: %s", kino_error_message(&err));
+}
+
 static void *maint_main(void *arg)
 {
 	kino_home_t *home = arg;
 	int64_t refresh_ms = (int64_t)home->cfg->recsys.refresh_s * 1000;
 
 	view_refresh(home);
+	plays_maintain(home, false);
 	pthread_mutex_lock(&home->lock);
 	while (!home->stopping) {
 		struct timespec until;
@@ -382,6 +433,7 @@ static void *maint_main(void *arg)
 			KINO_LOG_INFO("serving the model in %s", home->model_path);
 		if (changed || built == 0 || now - built >= refresh_ms || edited)
 			view_refresh(home);
+		plays_maintain(home, changed);
 		pthread_mutex_lock(&home->lock);
 	}
 	pthread_mutex_unlock(&home->lock);
@@ -410,6 +462,11 @@ kino_home_t *kino_home_new(kino_db_t *db, kino_auth_t *auth, kino_catalog_t *cat
 	home->catalog = catalog;
 	home->cfg = cfg;
 	home->schedule = schedule && cfg->recsys.retrain_interval_s > 0;
+	/* Requests score on the HTTP workers, several at once: OpenBLAS's
+	 * own threads would only spin (sched_yield) against them and the
+	 * database for the cores. Measured: 27% of the server's CPU in
+	 * exec_blas_async under wrk before this. */
+	openblas_set_num_threads(1);
 	pthread_mutex_init(&home->lock, NULL);
 	pthread_cond_init(&home->wake, NULL);
 	if (cfg->recsys.model[0] != '\0')
@@ -420,6 +477,11 @@ kino_home_t *kino_home_new(kino_db_t *db, kino_auth_t *auth, kino_catalog_t *cat
 	home->store = kino_recsys_model_store_new(home->model_path, err);
 	if (home->store == NULL)
 		goto fail;
+	home->plays = viewer_plays_new(HOME_PLAYS_MAX);
+	if (home->plays == NULL) {
+		kino_error_set(err, KINO_ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (home->schedule)
 		home->training.next_at =
 			now_ms() + (stat(home->model_path, &st) == 0
@@ -465,6 +527,7 @@ void kino_home_destroy(kino_home_t *home)
 		pthread_join(home->trainer, NULL);
 	home_view_release(home->view);
 	kino_recsys_model_store_destroy(home->store);
+	viewer_plays_destroy(home->plays);
 	pthread_cond_destroy(&home->wake);
 	pthread_mutex_destroy(&home->lock);
 	free(home);

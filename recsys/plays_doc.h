@@ -20,6 +20,8 @@ typedef struct recsys_play_doc {
 	kino_recsys_play_t play;              /* completion -1 when unknown */
 	int64_t started_at;                   /* ms; 0 when absent */
 	int64_t last_at;                      /* ms: the later of last_ts and started_at */
+	int64_t updated_at;                   /* ms: when telemetry last wrote it; 0 absent */
+	uint64_t key;                         /* a hash of the play's _id; 0 when absent */
 } recsys_play_doc_t;
 
 /* Reads doc into out. Keys (viewer_id, title_id) are kept only when they
@@ -35,5 +37,18 @@ typedef bool (*recsys_play_fn)(const recsys_play_doc_t *play, void *userdata);
  * so far. Blocking. */
 int recsys_plays_each(kino_db_t *db, const bson_t *filter, const bson_t *opts,
 		      recsys_play_fn fn, void *userdata, const char *what, kino_error_t *err);
+
+/* The plays of a find that name a viewer and a title, in a growing array. */
+typedef struct recsys_play_rows {
+	recsys_play_doc_t *rows; /* caller frees */
+	size_t n, cap;
+	size_t skipped;          /* plays without a viewer or a title */
+} recsys_play_rows_t;
+
+/* Appends to rows the plays of find(filter) on `plays` (the fields above)
+ * that name a viewer and a title and started at or after `since`. KINO_EDB
+ * or KINO_ENOMEM ("<what>: <why>"), keeping what was read. Blocking. */
+int recsys_plays_collect(kino_db_t *db, const bson_t *filter, int64_t since,
+			 recsys_play_rows_t *rows, const char *what, kino_error_t *err);
 
 #endif

@@ -97,6 +97,26 @@ static double number(const bson_iter_t *it, double fallback)
 	return BSON_ITER_HOLDS_NUMBER(it) ? bson_iter_as_double(it) : fallback;
 }
 
+/* FNV-1a, 64 bits: the _id of a play names it in the home view's index. */
+static uint64_t id_hash(const bson_iter_t *it)
+{
+	const uint8_t *p;
+	uint32_t len = 0;
+	uint64_t h = 14695981039346656037ULL;
+
+	if (BSON_ITER_HOLDS_UTF8(it)) {
+		p = (const uint8_t *)bson_iter_utf8(it, &len);
+	} else if (BSON_ITER_HOLDS_OID(it)) {
+		p = bson_iter_oid(it)->bytes;
+		len = 12;
+	} else {
+		return 0;
+	}
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
 void recsys_play_doc_read(const bson_t *doc, recsys_play_doc_t *out)
 {
 	bson_iter_t it;
@@ -123,6 +143,10 @@ void recsys_play_doc_read(const bson_t *doc, recsys_play_doc_t *out)
 			out->started_at = bson_iter_date_time(&it);
 		else if (strcmp(k, "last_ts") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
 			out->last_at = bson_iter_date_time(&it);
+		else if (strcmp(k, "updated_at") == 0 && BSON_ITER_HOLDS_DATE_TIME(&it))
+			out->updated_at = bson_iter_date_time(&it);
+		else if (strcmp(k, "_id") == 0)
+			out->key = id_hash(&it);
 	}
 	if (out->started_at > out->last_at)
 		out->last_at = out->started_at;
@@ -239,26 +263,28 @@ static int fold_rows(recsys_play_doc_t *rows, size_t n, kino_recsys_keyed_t *out
 	return 0;
 }
 
-typedef struct rows {
-	recsys_play_doc_t *rows;
-	size_t n, cap;
-	size_t skipped;
+typedef struct collect {
+	recsys_play_rows_t *rows;
+	int64_t since;
 	bool nomem;
-} rows_t;
+} collect_t;
 
 static bool row_add(const recsys_play_doc_t *play, void *ud)
 {
-	rows_t *r = ud;
+	collect_t *c = ud;
+	recsys_play_rows_t *r = c->rows;
 
 	if (play->viewer[0] == '\0' || play->title[0] == '\0') {
 		r->skipped++;
 		return true;
 	}
+	if (play->started_at < c->since)
+		return true;
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 1024;
 		recsys_play_doc_t *grown = realloc(r->rows, cap * sizeof(*grown));
 		if (grown == NULL) {
-			r->nomem = true;
+			c->nomem = true;
 			return false;
 		}
 		r->rows = grown;
@@ -268,27 +294,37 @@ static bool row_add(const recsys_play_doc_t *play, void *ud)
 	return true;
 }
 
+int recsys_plays_collect(kino_db_t *db, const bson_t *filter, int64_t since,
+			 recsys_play_rows_t *rows, const char *what, kino_error_t *err)
+{
+	bson_t *opts = BCON_NEW("projection", "{", "viewer_id", BCON_INT32(1), "title_id",
+				BCON_INT32(1), "completion_pct", BCON_INT32(1), "watch_ms",
+				BCON_INT32(1), "duration_ms", BCON_INT32(1), "completed",
+				BCON_INT32(1), "started_at", BCON_INT32(1), "last_ts",
+				BCON_INT32(1), "}", "batchSize", BCON_INT32(2000));
+	collect_t c = {.rows = rows, .since = since};
+	int ret = recsys_plays_each(db, filter, opts, row_add, &c, what, err);
+
+	bson_destroy(opts);
+	if (ret == 0 && c.nomem)
+		ret = kino_error_set(err, KINO_ENOMEM, "%s: out of memory after %zu plays", what,
+				     rows->n);
+	return ret;
+}
+
 int kino_recsys_plays_read(kino_db_t *db, int64_t since_ms, kino_recsys_keyed_t *out,
 			   kino_error_t *err)
 {
 	bson_t *filter = BCON_NEW("started_at", "{", "$gte", BCON_DATE_TIME(since_ms), "}");
-	bson_t *opts = BCON_NEW("projection", "{", "viewer_id", BCON_INT32(1), "title_id",
-				BCON_INT32(1), "completion_pct", BCON_INT32(1), "watch_ms",
-				BCON_INT32(1), "duration_ms", BCON_INT32(1), "completed",
-				BCON_INT32(1), "started_at", BCON_INT32(1), "}", "batchSize",
-				BCON_INT32(2000));
-	rows_t r = {0};
+	recsys_play_rows_t r = {0};
 	int ret;
 
 	kino_recsys_ratings_init(&out->ratings);
-	ret = recsys_plays_each(db, filter, opts, row_add, &r, "reading plays", err);
+	ret = recsys_plays_collect(db, filter, since_ms, &r, "reading plays", err);
 	out->skipped += r.skipped;
-	if (ret == 0 && r.nomem)
-		ret = kino_error_set(err, KINO_ENOMEM, "out of memory for %zu plays", r.n);
 	if (ret == 0)
 		ret = fold_rows(r.rows, r.n, out, err);
 	free(r.rows);
-	bson_destroy(opts);
 	bson_destroy(filter);
 	return ret;
 }

@@ -32,6 +32,7 @@ typedef enum kino_role {
 
 typedef struct kino_auth_config {
 	int session_ttl_s;         /* auth.session_ttl: 30 days */
+	int session_cache_ms;      /* auth.session_cache: 5 s; 0: every request reads */
 	int signin_window_ms;      /* auth.signin_window: 15 minutes */
 	int signin_limit_account;  /* auth.signin_limit_account: failures per window */
 	int signin_limit_address;  /* auth.signin_limit_address: attempts per window */

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 
 static char dir[512], base[128];
 static tenv_db_t db;
@@ -174,12 +175,73 @@ static void test_user_add_and_roles(void)
 	free(err);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The hex SHA-256 of a token: the _id of its session document. */
+static void token_digest(const char *tok, char hex[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)tok, strlen(tok), md);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Another server signs a session out (or an operator revokes it by hand):
+ * this server trusts what it checked for auth.session_cache (5 s) at most,
+ * while its own sign-outs apply at once. */
+static void test_session_cache(void)
+{
+	kino_db_config_t cfg = {.database = "kino", .health_interval_ms = 1000, .timeout_ms = 3000};
+	kino_error_t err = {0};
+	char *tok = signin("ana@example.com", "correct horse", 200), hex[65];
+	char *tok2 = signin("ana@example.com", "correct horse", 200);
+	bson_error_t berr;
+	int64_t t0;
+	bool ok;
+
+	CHECK_INT_EQ(call("GET", "/api/v1/auth/me", tok, NULL, NULL), 200);
+	t0 = mono_ms();
+	snprintf(cfg.uri, sizeof(cfg.uri), "%s", db.uri);
+	kino_db_t *kdb = kino_db_new(&cfg, &err);
+	CHECK(kdb != NULL);
+	mongoc_client_t *c = kino_db_client_pop(kdb);
+	mongoc_collection_t *coll = mongoc_client_get_collection(c, "kino", "sessions");
+	token_digest(tok, hex);
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(hex));
+	bson_t *update = BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}");
+	CHECK_MSG(mongoc_collection_update_one(coll, filter, update, NULL, NULL, &berr), "%s",
+		  berr.message);
+	bson_destroy(update);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(kdb, c);
+	kino_db_destroy(kdb);
+
+	/* revoked behind this server's back: gone within the cache's 5 s */
+	TENV_WAIT_UNTIL(ok, call("GET", "/api/v1/auth/me", tok, NULL, NULL) == 401, 8000);
+	CHECK_MSG(ok, "a session revoked in the database still worked 8 s later");
+	CHECK_MSG(mono_ms() - t0 <= 7000, "revocation took %lld ms",
+		  (long long)(mono_ms() - t0));
+	/* signed out here: refused on the very next request */
+	CHECK_INT_EQ(call("GET", "/api/v1/auth/me", tok2, NULL, NULL), 200);
+	CHECK_INT_EQ(call("POST", "/api/v1/auth/signout", tok2, NULL, NULL), 204);
+	CHECK_INT_EQ(call("GET", "/api/v1/auth/me", tok2, NULL, NULL), 401);
+	free(tok);
+	free(tok2);
+}
+
 static void test_nothing_stored_in_the_clear(void)
 {
 	kino_db_config_t cfg = {.database = "kino", .health_interval_ms = 1000, .timeout_ms = 3000};
 	kino_error_t err = {0};
 	char *tok = signin("ana@example.com", "correct horse", 200);
-	unsigned char md[SHA256_DIGEST_LENGTH];
 	char hex[65];
 	kino_db_t *kdb;
 	mongoc_client_t *c;
@@ -195,9 +257,7 @@ static void test_nothing_stored_in_the_clear(void)
 	filter = BCON_NEW("_id", BCON_UTF8(tok));
 	CHECK_INT_EQ(mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr), 0);
 	bson_destroy(filter);
-	SHA256((const unsigned char *)tok, strlen(tok), md);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	token_digest(tok, hex);
 	filter = BCON_NEW("_id", BCON_UTF8(hex), "revoked", BCON_BOOL(false));
 	CHECK_INT_EQ(mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr), 1);
 	bson_destroy(filter);
@@ -270,6 +330,7 @@ int main(void)
 	RUN_TEST(test_signin_rate_limit_per_account);
 	RUN_TEST(test_user_add_and_roles);
 	RUN_TEST(test_nothing_stored_in_the_clear);
+	RUN_TEST(test_session_cache);
 	RUN_TEST(test_signin_rate_limit_per_address);
 
 	kill(serve.pid, SIGTERM);

@@ -8,6 +8,8 @@
 #include "kino/error.h"
 #include "kino/recsys.h"
 
+#include <string.h>
+
 #define N 30
 
 static const char *genre_of[] = {"Drama", "Comedy", "Documentary"};
@@ -211,6 +213,68 @@ static void test_bad_input(void)
 	CHECK_INT_EQ(nrows, 1);
 }
 
+static bool rows_equal(const kino_home_row_t *a, size_t na, const kino_home_row_t *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t r = 0; r < na; r++) {
+		if (a[r].type != b[r].type || a[r].nitems != b[r].nitems ||
+		    strcmp(a[r].title, b[r].title) != 0 || strcmp(a[r].reason, b[r].reason) != 0)
+			return false;
+		for (size_t i = 0; i < a[r].nitems; i++)
+			if (a[r].items[i] != b[r].items[i])
+				return false;
+	}
+	return true;
+}
+
+/* The genres interned once for a catalog (as the server's view does) give
+ * the very rows that interning per screen gives, with and without plays,
+ * for titles of several genres; genres of another catalog are refused. */
+static void test_genres_interned_once(void)
+{
+	static const char *multi[N][2];
+	kino_home_title_t mt[N];
+	double trending[N];
+	kino_home_row_t a[16], b[16];
+	size_t na, nb;
+	kino_error_t err = {0};
+	kino_home_genres_t *gs = NULL;
+	const kino_home_play_t plays[] = {
+		{.title = 1, .completion = 0.99, .last_played_at = 5000},
+		{.title = 4, .completion = 0.60, .last_played_at = 6000},
+		{.title = 4, .completion = 0.10, .last_played_at = 100},
+		{.title = 7, .completion = 0.30, .last_played_at = 7000},
+	};
+
+	for (size_t t = 0; t < N; t++) {
+		multi[t][0] = genre_of[t % 3];
+		multi[t][1] = genre_of[(t / 3) % 3];
+		mt[t] = titles[t];
+		mt[t].genres = multi[t];
+		mt[t].ngenres = t % 3 == (t / 3) % 3 ? 1 : 2;
+		trending[t] = (double)((t * 7) % N);
+	}
+	CHECK_INT_EQ(kino_home_genres_new(mt, N, &gs, &err), 0);
+	kino_home_input_t in = {.titles = mt, .ntitles = N, .trending = trending, .row_len = 3,
+				.max_genres = 3};
+	for (int history = 0; history < 2; history++) {
+		in.plays = history ? plays : NULL;
+		in.nplays = history ? sizeof(plays) / sizeof(plays[0]) : 0;
+		in.genres = NULL;
+		CHECK_INT_EQ(kino_home_compose(&in, a, 16, &na, &err), 0);
+		in.genres = gs;
+		CHECK_INT_EQ(kino_home_compose(&in, b, 16, &nb, &err), 0);
+		CHECK_MSG(rows_equal(a, na, b, nb), "rows differ with interned genres (history %d)",
+			  history);
+		CHECK(na >= 3 && a[na - 1].type == KINO_HOME_GENRE);
+	}
+	in.ntitles = N - 1;
+	CHECK_INT_EQ(kino_home_compose(&in, a, 16, &na, &err), KINO_EINVAL);
+	CHECK_CONTAINS(err.message, "genres");
+	kino_home_genres_destroy(gs);
+}
+
 int main(void)
 {
 	catalog();
@@ -218,5 +282,6 @@ int main(void)
 	RUN_TEST(test_with_history);
 	RUN_TEST(test_hidden_titles);
 	RUN_TEST(test_bad_input);
+	RUN_TEST(test_genres_interned_once);
 	return 0;
 }
