@@ -7,7 +7,7 @@
  * second, applies the plays written since (`updated_at`, with an overlap
  * for writes still in flight), so a request only copies the viewer's plays.
  *
- * Memory: about 110 bytes a play, at most `per_viewer` plays a viewer (the
+ * Memory: about 130 bytes a play, at most `per_viewer` plays a viewer (the
  * newest by start). Plays older than the window leave at the next full
  * load. A play's identity is its _id (hashed).
  *
