@@ -82,7 +82,12 @@ typedef struct item {
 	void *ud;
 	int64_t enq_ms;
 	bool needs_bind;
+	bool start_stored; /* its session_start was found in MongoDB: not coming */
 } item_t;
+
+#define SESSION_AHEAD_MAX 128
+/* A client told to back off retries after retry_after_s (2 s). */
+#define AHEAD_WAIT_MS 15000
 
 typedef struct sess {
 	play_state_t st;
@@ -91,6 +96,15 @@ typedef struct sess {
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
 	bool drop;    /* silent and never started: forget it */
+	bool stored;  /* written to `plays` by this writer at least once */
+	/* Beacons that came ahead of a missing one (told to back off, it
+	 * comes again soon), held in seq order until it does: folding them
+	 * now would make the play inexact, and mending it later is a refold,
+	 * a scan of `beacons` on FerretDB. */
+	bson_t *ahead[SESSION_AHEAD_MAX];
+	long long ahead_seq[SESSION_AHEAD_MAX];
+	int nahead;
+	int64_t ahead_since; /* when the oldest held one came */
 	int64_t active_ms;
 	struct sess *next;
 } sess_t;
@@ -129,7 +143,7 @@ struct kino_telemetry_collector {
 	atomic_llong inflight;
 	atomic_ullong seq_fallback;
 	atomic_ullong accepted, acked, rejected, backoff, throttled, spooled, replayed,
-		refused, plays_closed;
+		refused, plays_closed, refolds;
 };
 
 static void deliver(kino_telemetry_collector_t *c, kino_beacon_done_fn done, void *ud,
@@ -205,6 +219,8 @@ static void sess_remove(writer_t *w, const char *sid)
 
 	if (s != NULL) {
 		*pp = s->next;
+		for (int i = 0; i < s->nahead; i++)
+			bson_destroy(s->ahead[i]);
 		free(s);
 		w->nsess--;
 	}
@@ -235,12 +251,78 @@ static void conc_add(writer_t *w, int64_t minute, const play_state_t *p)
 	w->nconc++;
 }
 
-/* Folds one durable beacon into its session's state. */
-static void fold(writer_t *w, const bson_t *doc, int64_t now)
+static void fold_one(writer_t *w, sess_t *s, const beacon_t *b)
+{
+	int64_t minute = play_fold(&s->st, b);
+
+	if (minute >= 0 && !s->partial)
+		conc_add(w, minute, &s->st);
+}
+
+/* Holds a beacon that came ahead of a missing one; false when there is no
+ * room (then the play needs a refold anyway). */
+static bool hold_ahead(sess_t *s, const bson_t *doc, long long seq)
+{
+	int at = 0;
+
+	while (at < s->nahead && s->ahead_seq[at] < seq)
+		at++;
+	if (at < s->nahead && s->ahead_seq[at] == seq)
+		return true; /* a retry of one held already */
+	if (s->nahead == SESSION_AHEAD_MAX)
+		return false;
+	bson_t *copy = bson_copy(doc);
+	if (copy == NULL)
+		return false;
+	memmove(&s->ahead[at + 1], &s->ahead[at], (size_t)(s->nahead - at) * sizeof(*s->ahead));
+	memmove(&s->ahead_seq[at + 1], &s->ahead_seq[at],
+		(size_t)(s->nahead - at) * sizeof(*s->ahead_seq));
+	s->ahead[at] = copy;
+	s->ahead_seq[at] = seq;
+	s->nahead++;
+	return true;
+}
+
+/* Folds the held beacons that are next in line, and forgets those folded
+ * already; with `all`, every held one (giving up on the gap). */
+static void fold_ahead(writer_t *w, sess_t *s, bool all)
+{
+	int done = 0;
+
+	while (done < s->nahead && (all || s->ahead_seq[done] <= s->st.last_seq + 1)) {
+		beacon_t b;
+		beacon_init(&b);
+		if (beacon_from_doc(s->ahead[done], &b))
+			fold_one(w, s, &b);
+		beacon_cleanup(&b);
+		bson_destroy(s->ahead[done]);
+		done++;
+	}
+	memmove(&s->ahead[0], &s->ahead[done], (size_t)(s->nahead - done) * sizeof(*s->ahead));
+	memmove(&s->ahead_seq[0], &s->ahead_seq[done],
+		(size_t)(s->nahead - done) * sizeof(*s->ahead_seq));
+	s->nahead -= done;
+}
+
+/* Stops waiting for a missing beacon: folds what came after it; the play
+ * then needs a refold from `beacons` (write_plays does it). */
+static void give_up_gap(writer_t *w, sess_t *s)
+{
+	s->gapless = false;
+	fold_ahead(w, s, true);
+	if (!s->st.has_start)
+		s->partial = true;
+	if (play_is_over(&s->st))
+		s->closing = true;
+}
+
+/* Folds one durable beacon into its session's state. start_stored: its
+ * session began before this writer (its session_start is in MongoDB
+ * already), so what is missing is not coming. */
+static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
 {
 	sess_t **slot, *s;
 	beacon_t b;
-	int64_t minute;
 
 	beacon_init(&b);
 	if (!beacon_from_doc(doc, &b))
@@ -253,21 +335,31 @@ static void fold(writer_t *w, const bson_t *doc, int64_t now)
 		play_state_init(&s->st, b.session_id);
 		*slot = s;
 		w->nsess++;
+		/* until a beacon is missing for good */
+		s->gapless = !start_stored;
+	}
+	if (s->gapless && b.seq > s->st.last_seq + 1) {
+		/* A beacon is missing, often session_start itself: told to
+		 * back off, it comes again soon. */
+		s->active_ms = now;
+		if (s->nahead == 0)
+			s->ahead_since = now;
+		if (hold_ahead(s, doc, b.seq))
+			goto out;
+		/* too far ahead (or the rest went to another collector) */
+		give_up_gap(w, s);
+	}
+	fold_one(w, s, &b);
+	if (s->nahead > 0)
+		fold_ahead(w, s, false);
+	if (!s->st.has_start && s->nahead == 0) {
 		/* A session this writer has not seen from its start: what came
 		 * before is rebuilt from MongoDB when plays are next written
 		 * (write_plays), not here, since on FerretDB a refold is a scan
 		 * of `beacons` and this is the path every beacon waits on. */
-		s->partial = b.event != EV_SESSION_START;
-		s->gapless = b.event == EV_SESSION_START && b.seq == 0;
-	} else if (b.seq > s->st.last_seq + 1) {
-		/* a beacon is missing (backed off, or sent to another
-		 * collector): play_fold will ignore it when it comes, so only
-		 * a refold from `beacons` can make the play exact */
+		s->partial = true;
 		s->gapless = false;
 	}
-	minute = play_fold(&s->st, &b);
-	if (minute >= 0 && !s->partial)
-		conc_add(w, minute, &s->st);
 	s->dirty = true;
 	s->active_ms = now;
 	if (play_is_over(&s->st))
@@ -306,6 +398,7 @@ static bool bind_late(writer_t *w, item_t *it)
 			goto out;
 		}
 		binds_put(&c->binds, &b);
+		it->start_stored = true;
 	}
 	BSON_APPEND_UTF8(it->doc, "title_id", b.title_id);
 	BSON_APPEND_UTF8(it->doc, "asset_id", b.asset_id);
@@ -367,7 +460,7 @@ static void process_batch(writer_t *w, item_t *items, int n)
 				    "the database refused this beacon");
 			continue;
 		}
-		fold(w, items[live[j]].doc, now);
+		fold(w, items[live[j]].doc, items[live[j]].start_stored, now);
 		item_answer(c, &items[live[j]], KINO_BEACON_ACK, NULL, NULL);
 	}
 out:
@@ -407,32 +500,59 @@ out:
 	return ret;
 }
 
+/* Beacons are waiting for this writer. */
+static bool queue_busy(writer_t *w)
+{
+	bool busy;
+
+	pthread_mutex_lock(&w->mu);
+	busy = w->count > 0;
+	pthread_mutex_unlock(&w->mu);
+	return busy;
+}
+
 /* Writes the plays that changed (every FLUSH_INTERVAL_MS) with the pending
  * concurrency counts, and closes those that are over or silent: refolded
  * from `beacons` first, which needs the spool empty (else some of their
- * beacons are not in MongoDB yet). false when MongoDB failed. */
-static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
+ * beacons are not in MongoDB yet) and, unless stopping, the writer's queue
+ * empty (`busy` false): on FerretDB a refold is a scan of `beacons`, which
+ * would stop every beacon behind it for as long. false when MongoDB
+ * failed. */
+static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, bool busy)
 {
 	kino_telemetry_collector_t *c = w->c;
 	int64_t idle = (int64_t)c->lim.session_timeout_s * 1000;
 	play_state_t **plays = malloc((size_t)(w->nsess + 1) * sizeof(*plays));
 	bool *closed = malloc((size_t)(w->nsess + 1) * sizeof(*closed));
+	bool *unwritten = malloc((size_t)(w->nsess + 1) * sizeof(*unwritten));
 	kino_error_t err = {0};
 	bool ok = false;
 	int np = 0, written = 0;
 
-	if (plays == NULL || closed == NULL)
+	if (plays == NULL || closed == NULL || unwritten == NULL)
 		goto out;
 	for (int b = 0; b < SESSION_BUCKETS; b++) {
 		for (sess_t *s = w->buckets[b]; s != NULL; s = s->next) {
 			bool close_now = spool_empty && (s->closing || now - s->active_ms > idle);
 
+			if (s->nahead > 0 && (close_now || now - s->ahead_since > AHEAD_WAIT_MS ||
+					      atomic_load(&c->stop))) {
+				/* the missing beacon did not come: fold what came
+				 * after it and let the refold below mend the play */
+				give_up_gap(w, s);
+				s->dirty = true;
+			}
+
 			/* Refolding reads the session's beacons back: on FerretDB
 			 * (which filters in Go, using no index but _id's) that
 			 * is a scan of `beacons`, so it is done only when the
 			 * state in memory may be short of a beacon. */
-			if (spool_empty && ((s->partial && flush) || (close_now && !s->gapless))) {
+			bool refold = (s->partial && flush) || (close_now && !s->gapless);
+			if (refold && !atomic_load(&c->stop) && (busy || (busy = queue_busy(w))))
+				continue; /* beacons first; it waits for a quiet moment */
+			if (spool_empty && refold) {
 				play_state_t fresh;
+				atomic_fetch_add(&c->refolds, 1);
 				if (tel_session_refold(c->db, s->st.session_id, &fresh, &err) == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
@@ -456,6 +576,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 			}
 			if ((s->dirty && flush) || close_now) {
 				plays[np] = &s->st;
+				unwritten[np] = !s->stored;
 				closed[np++] = close_now;
 			}
 		}
@@ -465,7 +586,8 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 		goto out;
 	}
 	if ((np > 0 || w->nconc > 0) &&
-	    tel_plays_write(c->db, plays, closed, np, w->conc, w->nconc, &written, now, &err) != 0) {
+	    tel_plays_write(c->db, plays, closed, unwritten, np, w->conc, w->nconc, &written, now,
+			    &err) != 0) {
 		/* the counts applied are gone from the list: never $inc'd twice */
 		if (written > 0) {
 			memmove(w->conc, w->conc + written,
@@ -491,10 +613,12 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty)
 			sess_remove(w, plays[i]->session_id);
 		} else if (s != NULL) {
 			s->dirty = false;
+			s->stored = true;
 		}
 	}
 	ok = true;
 out:
+	free(unwritten);
 	free(closed);
 	free(plays);
 	return ok;
@@ -521,8 +645,9 @@ static void sweep_stale(writer_t *w, int64_t now)
 		if ((int)(telemetry_hash(ids[i]) % (uint32_t)c->nwriters) != w->idx ||
 		    sess_find(w, ids[i], NULL) != NULL)
 			continue;
+		atomic_fetch_add(&c->refolds, 1);
 		if (tel_session_refold(c->db, ids[i], &p, &err) == 0 && p.has_start &&
-		    tel_plays_write(c->db, &pp, &yes, 1, NULL, 0, NULL, now, &err) == 0)
+		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}
 	free(ids);
@@ -533,7 +658,7 @@ static bool sessions_pending(writer_t *w)
 {
 	for (int b = 0; b < SESSION_BUCKETS; b++) {
 		for (sess_t *s = w->buckets[b]; s != NULL; s = s->next) {
-			if (s->dirty || s->closing || s->partial)
+			if (s->dirty || s->closing || s->partial || s->nahead > 0)
 				return true;
 		}
 	}
@@ -559,7 +684,7 @@ static void maintain(writer_t *w)
 	pthread_mutex_unlock(&w->mu);
 	flush = now - w->last_flush >= (busy ? BUSY_FLUSH_INTERVAL_MS : FLUSH_INTERVAL_MS) ||
 		atomic_load(&c->stop);
-	if (!write_plays(w, now, flush, spool_empty))
+	if (!write_plays(w, now, flush, spool_empty, busy))
 		goto out;
 	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS)
 		sweep_stale(w, now);
@@ -1044,6 +1169,7 @@ void kino_telemetry_collector_stats(const kino_telemetry_collector_t *cc,
 		.spool_bytes = spool_bytes(c->spool),
 		.queued = atomic_load(&c->inflight),
 		.plays_closed = atomic_load(&c->plays_closed),
+		.refolds = atomic_load(&c->refolds),
 	};
 }
 

@@ -220,9 +220,15 @@ typedef struct conc_inc {
 	char device[BEACON_SHORT_MAX + 1];
 	long long n;
 } conc_inc_t;
+/* Writes plays (closed[i]: the play is over) and $incs the concurrency
+ * counts. fresh[i] (fresh may be NULL) says this process never wrote plays[i]:
+ * a fresh closed play is inserted whole, with the others of its kind in one
+ * command, and upserted only when it was there after all. *conc_written
+ * says how many counts were applied, also on failure. */
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays,
-		      const bool *closed, int nplays, const conc_inc_t *conc,
-		      int nconc, int *conc_written, int64_t now_ms, kino_error_t *err);
+		      const bool *closed, const bool *fresh, int nplays,
+		      const conc_inc_t *conc, int nconc, int *conc_written, int64_t now_ms,
+		      kino_error_t *err);
 /* Session ids of plays left open, idle since before idle_before_ms. */
 int tel_plays_stale(kino_db_t *db, int64_t idle_before_ms, char (*ids)[BEACON_ID_MAX + 1],
 		      int max, int *n, kino_error_t *err);

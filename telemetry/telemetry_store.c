@@ -73,8 +73,9 @@ int kino_telemetry_ensure_indexes(kino_db_t *db, kino_error_t *err)
 /* Reads a failed bulk insert's reply: true when every one of the n
  * documents was either inserted or refused on its own (a write error, as
  * opposed to a lost connection); refused[i] is then set for the documents
- * refused for another reason than being duplicates. */
-static bool per_document(const bson_t *reply, int n, bool *refused)
+ * refused for another reason than being duplicates, and dup[i] (when dup
+ * is not NULL) for the duplicates. */
+static bool per_document(const bson_t *reply, int n, bool *refused, bool *dup)
 {
 	bson_iter_t it, errs;
 	long long accounted = 0;
@@ -106,6 +107,8 @@ static bool per_document(const bson_t *reply, int n, bool *refused)
 			return false;
 		if (code != DUPLICATE_KEY)
 			refused[idx] = true;
+		else if (dup != NULL)
+			dup[idx] = true;
 		accounted++;
 	}
 	return accounted == n;
@@ -127,7 +130,7 @@ int tel_beacons_insert(kino_db_t *db, bson_t *const *docs, int n, bool *refused,
 		mongoc_bulk_operation_insert(bulk, docs[i]);
 	}
 	/* A bulk operation runs once; its reply is always destroyed. */
-	if (!mongoc_bulk_operation_execute(bulk, &reply, &berr) && !per_document(&reply, n, refused)) {
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &berr) && !per_document(&reply, n, refused, NULL)) {
 		for (int i = 0; i < n; i++)
 			refused[i] = false;
 		ret = db_fail(db, err, "inserting beacons", &berr);
@@ -232,9 +235,64 @@ int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
 	return ret;
 }
 
+/* Inserts whole, in one command, the closed plays that were never
+ * written: on FerretDB (SQLite) an insert command is one transaction for
+ * all its documents, as for beacons, where every upsert is a transaction
+ * of its own, about the cost of a hundred inserted beacons. A play that
+ * turns out to be there already (written before a restart, say) is left
+ * to the upserts: upsert[i] is set for it, as for every play not inserted
+ * here. */
+static int plays_insert(kino_db_t *db, mongoc_collection_t *pc, play_state_t *const *plays,
+			const bool *closed, const bool *fresh, int nplays, int64_t now_ms,
+			bool *upsert, kino_error_t *err)
+{
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(pc, opts);
+	int *idx = malloc((size_t)(nplays + 1) * sizeof(*idx));
+	bool *refused = calloc((size_t)nplays + 1, sizeof(*refused));
+	bool *dup = calloc((size_t)nplays + 1, sizeof(*dup));
+	bson_error_t berr;
+	bson_t reply = BSON_INITIALIZER;
+	int n = 0, ret = 0;
+
+	for (int i = 0; i < nplays; i++)
+		upsert[i] = true;
+	if (idx == NULL || refused == NULL || dup == NULL)
+		goto out; /* everything goes the upsert way */
+	for (int i = 0; i < nplays; i++) {
+		if (!closed[i] || fresh == NULL || !fresh[i])
+			continue;
+		bson_t doc = BSON_INITIALIZER;
+		BSON_APPEND_UTF8(&doc, "_id", plays[i]->session_id);
+		play_append_identity(plays[i], &doc);
+		play_append_metrics(plays[i], true, now_ms, &doc);
+		mongoc_bulk_operation_insert(bulk, &doc);
+		bson_destroy(&doc);
+		idx[n++] = i;
+	}
+	if (n == 0)
+		goto out;
+	bson_destroy(&reply);
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &berr) &&
+	    !per_document(&reply, n, refused, dup)) {
+		ret = db_fail(db, err, "inserting plays", &berr);
+		goto out;
+	}
+	for (int k = 0; k < n; k++)
+		upsert[idx[k]] = dup[k] || refused[k];
+out:
+	bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	free(idx);
+	free(refused);
+	free(dup);
+	return ret;
+}
+
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *closed,
-		      int nplays, const conc_inc_t *conc, int nconc, int *conc_written,
-		      int64_t now_ms, kino_error_t *err)
+		      const bool *fresh, int nplays, const conc_inc_t *conc, int nconc,
+		      int *conc_written, int64_t now_ms, kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *pc = mongoc_client_get_collection(c, kino_db_name(db), "plays");
@@ -243,14 +301,22 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
 	bson_error_t berr;
 	bson_t reply;
+	bool *todo = malloc((size_t)nplays + 1);
 	int ret = 0;
 
 	if (conc_written != NULL)
 		*conc_written = 0;
-	for (int first = 0; ret == 0 && first < nplays; first += UPDATES_PER_COMMAND) {
-		int last = first + UPDATES_PER_COMMAND < nplays ? first + UPDATES_PER_COMMAND : nplays;
+	if (todo == NULL)
+		ret = kino_error_set(err, KINO_ENOMEM, "out of memory");
+	if (ret == 0)
+		ret = plays_insert(db, pc, plays, closed, fresh, nplays, now_ms, todo, err);
+	for (int first = 0; ret == 0 && first < nplays;) {
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(pc, opts);
-		for (int i = first; i < last; i++) {
+		int queued = 0;
+		for (int i = first; i < nplays && queued < UPDATES_PER_COMMAND; i = ++first) {
+			if (!todo[i])
+				continue;
+			queued++;
 			bson_t *sel = BCON_NEW("_id", BCON_UTF8(plays[i]->session_id));
 			bson_t upd = BSON_INITIALIZER, set, ins;
 
@@ -266,11 +332,13 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 			bson_destroy(&upd);
 			bson_destroy(sel);
 		}
-		if (!mongoc_bulk_operation_execute(bulk, &reply, &berr))
+		if (queued > 0 && !mongoc_bulk_operation_execute(bulk, &reply, &berr))
 			ret = db_fail(db, err, "upserting plays", &berr);
-		bson_destroy(&reply);
+		if (queued > 0)
+			bson_destroy(&reply);
 		mongoc_bulk_operation_destroy(bulk);
 	}
+	free(todo);
 	for (int first = 0; ret == 0 && first < nconc; first += UPDATES_PER_COMMAND) {
 		int last = first + UPDATES_PER_COMMAND < nconc ? first + UPDATES_PER_COMMAND : nconc;
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(cc, opts);

@@ -137,6 +137,8 @@ typedef struct kino_telemetry_stats {
 	long long spool_bytes;        /* on disk now */
 	long long queued;             /* waiting for a writer now */
 	unsigned long long plays_closed;
+	unsigned long long refolds;   /* plays rebuilt from `beacons` (a scan
+					 on FerretDB): a beacon was missing */
 } kino_telemetry_stats_t;
 
 /* A snapshot of the counters; any thread. */

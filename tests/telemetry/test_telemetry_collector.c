@@ -264,6 +264,16 @@ static void test_pipeline(void)
 		CHECK_INT_EQ(tal.acks, 22);
 	}
 	CHECK_MSG(kino_telemetry_collector_drain(c, 30000, &err) == 0, "%s", err.message);
+	/* 00a1 closed again with its late beacon: this collector never wrote
+	 * it, so it tried an insert, found it there, and updated it */
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sid)));
+	CHECK(play != NULL);
+	CHECK(num(play, "closed") == 1);
+	CHECK(bson_iter_init_find(&it, play, "last_ts") && BSON_ITER_HOLDS_DATE_TIME(&it) &&
+	      bson_iter_date_time(&it) == t0 + 90000);
+	CHECK(bson_iter_init_find(&it, play, "device") && strcmp(bson_iter_utf8(&it, NULL), "tv") == 0);
+	bson_destroy(play);
+	CHECK_INT_EQ(count("plays", BCON_NEW("_id", BCON_UTF8(sid))), 1);
 	play = find_one("plays", BCON_NEW("_id", BCON_UTF8("0c7d")));
 	CHECK(play != NULL);
 	CHECK(num(play, "closed") == 1);
@@ -304,6 +314,57 @@ static void test_pipeline(void)
 		CHECK_INT_EQ(num(play, "startup_ms"), 1500);
 		bson_destroy(play);
 	}
+	kino_telemetry_collector_destroy(c);
+}
+
+/* Beacons out of order (one told to back off comes again after the next
+ * ones): the collector holds those that came ahead and folds them once the
+ * missing one is in, so the play is exact without being rebuilt from
+ * `beacons` (a scan on FerretDB). */
+static void test_out_of_order(void)
+{
+	kino_telemetry_limits_t l;
+	kino_telemetry_collector_t *c;
+	kino_telemetry_stats_t st;
+	kino_error_t err = {0};
+	char msg[4096];
+	const char *sid = "0e0e";
+	bson_t *play;
+
+	kino_telemetry_limits_defaults(&l);
+	l.rate_per_s = 0;
+	c = collector("spool-order", &l);
+	tally_reset();
+	fx_start(msg, sizeof(msg), keys, sid, 0, t0, "title2", "asset2", "web", 600000);
+	submit(c, msg, 5);
+	wait_results(1);
+	fx_event(msg, sizeof(msg), sid, 1, t0 + 2000, "playing", "");
+	submit(c, msg, 5);
+	/* 2 (rebuffer_start) is missing for now */
+	fx_event(msg, sizeof(msg), sid, 3, t0 + 13000, "rebuffer_end", "");
+	submit(c, msg, 5);
+	fx_heartbeat(msg, sizeof(msg), sid, 4, t0 + 20000, 15000, 2000000);
+	submit(c, msg, 5);
+	fx_heartbeat(msg, sizeof(msg), sid, 4, t0 + 20000, 15000, 2000000); /* a retry */
+	submit(c, msg, 5);
+	wait_results(5);
+	fx_event(msg, sizeof(msg), sid, 2, t0 + 10000, "rebuffer_start", "");
+	submit(c, msg, 5);
+	fx_event(msg, sizeof(msg), sid, 5, t0 + 30000, "ended", "");
+	submit(c, msg, 5);
+	fx_event(msg, sizeof(msg), sid, 6, t0 + 31000, "session_end", "");
+	submit(c, msg, 5);
+	wait_results(8);
+	CHECK_INT_EQ(tal.acks, 8);
+	CHECK_MSG(kino_telemetry_collector_drain(c, 30000, &err) == 0, "%s", err.message);
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sid), "closed", BCON_BOOL(true)));
+	CHECK(play != NULL);
+	CHECK_INT_EQ(num(play, "startup_ms"), 2000);
+	CHECK_INT_EQ(num(play, "rebuffer_count"), 1);
+	CHECK_INT_EQ(num(play, "rebuffer_ms"), 3000);
+	bson_destroy(play);
+	kino_telemetry_collector_stats(c, &st);
+	CHECK_MSG(st.refolds == 0, "the play was rebuilt from beacons %llu times", st.refolds);
 	kino_telemetry_collector_destroy(c);
 }
 
@@ -566,6 +627,7 @@ int main(void)
 	t0 = (fx_now_ms() / 60000) * 60000 - 300000;
 
 	RUN_TEST(test_pipeline);
+	RUN_TEST(test_out_of_order);
 	RUN_TEST(test_outage);
 	RUN_TEST(test_backoff);
 
