@@ -731,6 +731,26 @@ static void enqueue(kino_telemetry_collector_t *c, beacon_t *b, bool needs_bind,
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* CMCD names the session "sid"; everything else is read as v1. One pass
+ * over the keys: this runs for every beacon. */
+static bool is_cmcd(const bson_t *obj)
+{
+	bson_iter_t it;
+	bool sid = false;
+
+	if (!bson_iter_init(&it, obj))
+		return false;
+	while (bson_iter_next(&it)) {
+		const char *key = bson_iter_key(&it);
+
+		if (strcmp(key, "session_id") == 0)
+			return false;
+		if (strcmp(key, "sid") == 0)
+			sid = true;
+	}
+	return sid;
+}
+
 /* One beacon, as v1 JSON or as CMCD keys. */
 static void submit_one(kino_telemetry_collector_t *c, const bson_t *obj, size_t size,
 		       const char *client, unsigned long long tag, kino_beacon_done_fn done,
@@ -758,8 +778,7 @@ static void submit_one(kino_telemetry_collector_t *c, const bson_t *obj, size_t 
 		deliver(c, done, ud, &r);
 		goto out;
 	}
-	/* CMCD names the session "sid"; everything else is read as v1 */
-	if (!bson_has_field(obj, "sid") || bson_has_field(obj, "session_id"))
+	if (!is_cmcd(obj))
 		rc = beacon_from_json(obj, &c->lim, now, &b, &r);
 	else
 		rc = beacon_from_cmcd(obj, &c->lim, now,

@@ -173,7 +173,7 @@ typedef struct spool spool_t;
 /* Opens (creating) dir; counts what earlier runs left. NULL with err. */
 spool_t *spool_open(const char *dir, long long max_bytes, kino_error_t *err);
 void spool_close(spool_t *s);
-/* Appends n documents as lines and fsyncs: all or nothing. KINO_ENOSPC
+/* Appends n documents (BSON) and fsyncs: all or nothing. KINO_ENOSPC
  * when they do not fit under max_bytes, KINO_EIO on a write error. */
 int spool_append(spool_t *s, bson_t *const *docs, int n, kino_error_t *err);
 long long spool_bytes(spool_t *s);
