@@ -311,7 +311,7 @@ static bool id_ok(const char *s)
 int beacon_check_identity(beacon_t *b, const kino_telemetry_limits_t *lim,
 			  int64_t now_ms, kino_beacon_result_t *res)
 {
-	snprintf(res->session_id, sizeof(res->session_id), "%s", b->session_id);
+	memcpy(res->session_id, b->session_id, sizeof(res->session_id));
 	res->seq = b->seq;
 	if (!id_ok(b->session_id))
 		return reject(res, "session_id", "may hold only letters, digits, '-' and '_'");
