@@ -5,9 +5,10 @@
  * JSON (RFC 8259) only: objects, arrays, strings, numbers, true, false,
  * null. Numbers come out as libbson's reader makes them (an integer as
  * int32 when it fits, else int64; anything else a double), so a beacon
- * reads the same either way. Keys starting with '$' are refused, as
- * MongoDB would, and libbson's reader did for all but its own.
- * Pure functions: any thread. */
+ * reads the same either way; an integer past int64, which libbson wraps
+ * around silently, becomes a double here, which the schema then refuses
+ * by name. Keys starting with '$' are plain keys (never stored: only the
+ * schema's own fields are). Pure functions: any thread. */
 #include "telemetry_internal.h"
 
 #include <errno.h>
@@ -120,9 +121,10 @@ static bool unicode_escape(reader_t *r, unsigned *cp)
 }
 
 /* A string (r->p on its opening quote), decoded into r->scratch with a
- * NUL after it; *len its length. NUL characters and invalid UTF-8 are
- * refused: no beacon field may hold them. */
-static bool read_string(reader_t *r, size_t *len)
+ * NUL after it; *len its length. Invalid UTF-8 is refused, and so is a
+ * NUL in a key (BSON cannot hold one); one in a value is left for the
+ * schema to refuse by the field's name. */
+static bool read_string(reader_t *r, size_t *len, bool key)
 {
 	size_t n = 0;
 	unsigned char high = 0; /* any byte >= 0x80: only then can UTF-8 be wrong */
@@ -161,8 +163,8 @@ static bool read_string(reader_t *r, size_t *len)
 		case 'u':
 			if (!unicode_escape(r, &cp))
 				return false;
-			if (cp == 0)
-				return fail(r, "a NUL character in a string");
+			if (cp == 0 && key)
+				return fail(r, "a NUL character in a key");
 			n += put_utf8(r->scratch + n, cp);
 			break;
 		default:
@@ -172,7 +174,7 @@ static bool read_string(reader_t *r, size_t *len)
 	}
 	r->p++;
 	r->scratch[n] = '\0';
-	if ((high & 0x80) && !bson_utf8_validate(r->scratch, n, false)) {
+	if ((high & 0x80) && !bson_utf8_validate(r->scratch, n, !key)) {
 		r->p--;
 		return fail(r, "a string that is not UTF-8");
 	}
@@ -258,12 +260,8 @@ static bool read_object(reader_t *r, bson_t *doc)
 			fail(r, "a key was expected");
 			goto out;
 		}
-		if (!read_string(r, &klen))
+		if (!read_string(r, &klen, true))
 			goto out;
-		if (r->scratch[0] == '$') {
-			fail(r, "a key starting with '$'");
-			goto out;
-		}
 		if (klen >= KEY_INLINE) { /* the scratch is reused by the value */
 			free(heap);
 			key = heap = malloc(klen + 1);
@@ -367,7 +365,7 @@ static bool read_value(reader_t *r, bson_t *doc, const char *key, size_t klen)
 		r->depth--;
 		return ok;
 	case '"':
-		if (!read_string(r, &slen))
+		if (!read_string(r, &slen, false))
 			return false;
 		bson_append_utf8(doc, key, (int)klen, r->scratch, (int)slen);
 		return true;

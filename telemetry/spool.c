@@ -241,11 +241,16 @@ int spool_append(spool_t *s, bson_t *const *docs, int n, kino_error_t *err)
 	if (!write_all(s->fd, buf, len) || fsync(s->fd) != 0) {
 		ret = kino_error_set(err, KINO_EIO, "spool: write failed: %s", strerror(errno));
 		if (ftruncate(s->fd, s->fd_size) != 0) {
-			/* what was written stays, unacknowledged: let it be the
-			 * segment's torn tail, which replay stops at, rather than
-			 * bytes that later batches would follow */
+			/* What was written stays, unacknowledged: the segment ends
+			 * there, so that no later batch follows a torn document.
+			 * Whole documents of it are replayed (harmless: inserts
+			 * are idempotent, and the client sends them again). */
+			struct stat st;
+
 			KINO_LOG_ERROR("cannot cut a failed write off the spool: %s",
 				       strerror(errno));
+			if (fstat(s->fd, &st) == 0 && st.st_size > s->fd_size)
+				s->bytes += st.st_size - s->fd_size;
 			close(s->fd);
 			s->fd = -1;
 		}

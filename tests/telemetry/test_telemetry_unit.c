@@ -93,6 +93,11 @@ static void test_schema(void)
 	CHECK_STR_EQ(check_json(j), "session_id");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":-1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
 	CHECK_STR_EQ(check_json(j), "seq");
+	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s\\u00001\",\"seq\":1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
+	CHECK_STR_EQ(check_json(j), "session_id");
+	/* past int64: libbson wrapped it around; now a double, refused */
+	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":99999999999999999999,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
+	CHECK_STR_EQ(check_json(j), "seq");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":1.5,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
 	CHECK_STR_EQ(check_json(j), "seq");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now + 3600 * 1000);
@@ -113,11 +118,12 @@ static void test_json_reader(void)
 		" { \"h\" : true , \"i\":false,\"j\":{},\"k\":[],\"l\":\"\\ud83d\\ude00 \xc3\xa9\"}\n",
 		"{\"m\":9223372036854775807,\"n\":0,\"o\":-0.5,\"p\":2147483647,\"q\":-2147483648,\"r\":1E-2}",
 		"{\"v\":1,\"session_id\":\"s1\",\"seq\":3,\"player\":{\"name\":\"hls.js\",\"version\":\"1.5\"},\"dup\":1,\"dup\":2}",
+		"{\"$where\":1,\"a\":\"x\\u0000y\"}",
 	};
 	static const char *const bad[] = {
 		"{\"a\":}", "{\"a\":1,}", "{\"a\":\"\\u00\"}", "{\"a\":\"x", "{\"a\":01}",
-		"{\"$where\":1}", "{\"a\":\"\\ud800\"}", "[1,2]x", "{\"a\":tru}", "{\"a\":\"\x01\"}",
-		"{\"a\":\"\xff\"}", "{\"a\":\"\\u0000\"}", "{\"a\" 1}", "{a:1}", "{\"a\":1.}", "{\"a\":-}",
+		"{\"a\\u0000b\":1}", "{\"a\":\"\\ud800\"}", "[1,2]x", "{\"a\":tru}", "{\"a\":\"\x01\"}",
+		"{\"a\":\"\xff\"}", "{\"a\" 1}", "{a:1}", "{\"a\":1.}", "{\"a\":-}",
 		"{\"a\":\"\\q\"}", "", "   ", "{\"a\":[1,]}", "{\"a\":1}}",
 	};
 	char deep[200], perr[128];
