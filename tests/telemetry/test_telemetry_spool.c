@@ -3,13 +3,15 @@
  * replayed; a malformed document before the tail ends the replay of its
  * segment, which is kept aside as .bad and never deleted; segments in the
  * JSON-lines format of earlier versions are replayed too, in order with the
- * new ones, types intact; a full spool says so. */
+ * new ones, types intact; a full spool says so; two writers appending
+ * while replays run lose nothing and replay nothing twice. */
 #include "check.h"
 #include "testenv.h"
 
 #include "telemetry_internal.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -335,6 +337,88 @@ static void test_full(void)
 	tenv_rmtree(dir);
 }
 
+#define WRITER_BATCHES 300
+#define WRITER_BATCH 3
+
+typedef struct writer_arg {
+	spool_t *s;
+	int writer;
+} writer_arg_t;
+
+static void *append_main(void *arg)
+{
+	writer_arg_t *a = arg;
+	char sid[8];
+	bson_t *docs[WRITER_BATCH];
+	kino_error_t err = {0};
+
+	snprintf(sid, sizeof(sid), "w%d", a->writer); /* one session per writer */
+	for (int b = 0; b < WRITER_BATCHES; b++) {
+		for (int i = 0; i < WRITER_BATCH; i++)
+			docs[i] = beacon_doc(sid, (long long)b * WRITER_BATCH + i);
+		CHECK_MSG(spool_append(a->s, docs, WRITER_BATCH, &err) == 0, "%s",
+			  err.message);
+		for (int i = 0; i < WRITER_BATCH; i++)
+			bson_destroy(docs[i]);
+	}
+	return NULL;
+}
+
+typedef struct seen {
+	unsigned char n[2][WRITER_BATCHES * WRITER_BATCH];
+} seen_t;
+
+static int mark_seen(bson_t **docs, int n, void *ud)
+{
+	seen_t *sn = ud;
+	bson_iter_t it;
+
+	for (int i = 0; i < n; i++) {
+		int writer;
+
+		CHECK(bson_iter_init_find(&it, docs[i], "session_id"));
+		writer = bson_iter_utf8(&it, NULL)[1] - '0';
+		CHECK(writer == 0 || writer == 1);
+		sn->n[writer][doc_seq(docs[i])]++;
+	}
+	return 0;
+}
+
+static void test_concurrent_writers(void)
+{
+	spool_t *s;
+	kino_error_t err = {0};
+	pthread_t th[2];
+	writer_arg_t args[2];
+	static seen_t sn;
+	char base[512];
+
+	tenv_tmpdir(base, sizeof(base), "spool-writers");
+	snprintf(dir, sizeof(dir), "%s", base);
+	s = spool_open(dir, 1LL << 30, &err);
+	CHECK_MSG(s != NULL, "%s", err.message);
+	for (int i = 0; i < 2; i++) {
+		args[i] = (writer_arg_t){s, i};
+		CHECK(pthread_create(&th[i], NULL, append_main, &args[i]) == 0);
+	}
+	/* replays close the segment being appended to under their feet */
+	for (int i = 0; i < 50; i++) {
+		spool_replay(s, 64, 1000, mark_seen, &sn);
+		usleep(2000);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	spool_replay(s, 64, 1000, mark_seen, &sn);
+	CHECK_INT_EQ(spool_bytes(s), 0);
+	CHECK_INT_EQ(files_ending(".bson"), 0);
+	for (int l = 0; l < 2; l++) {
+		for (int q = 0; q < WRITER_BATCHES * WRITER_BATCH; q++)
+			CHECK_MSG(sn.n[l][q] == 1, "writer %d seq %d replayed %d times", l, q, sn.n[l][q]);
+	}
+	spool_close(s);
+	tenv_rmtree(dir);
+}
+
 int main(void)
 {
 	RUN_TEST(test_round_trip);
@@ -342,5 +426,6 @@ int main(void)
 	RUN_TEST(test_corrupt_length);
 	RUN_TEST(test_legacy_segments);
 	RUN_TEST(test_full);
+	RUN_TEST(test_concurrent_writers);
 	return 0;
 }
