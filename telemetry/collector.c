@@ -165,7 +165,7 @@ static void item_answer(kino_telemetry_collector_t *c, item_t *it,
 {
 	kino_beacon_result_t r = {.status = st, .seq = it->seq, .tag = it->tag};
 
-	snprintf(r.session_id, sizeof(r.session_id), "%s", it->sid);
+	memcpy(r.session_id, it->sid, sizeof(r.session_id));
 	if (field != NULL)
 		snprintf(r.field, sizeof(r.field), "%s", field);
 	if (msg != NULL)
@@ -379,7 +379,7 @@ static bool bind_late(writer_t *w, item_t *it)
 	int r;
 
 	beacon_init(&b);
-	snprintf(b.session_id, sizeof(b.session_id), "%s", it->sid);
+	memcpy(b.session_id, it->sid, sizeof(b.session_id));
 	if (!binds_get(&c->binds, &b)) {
 		if (!db_up(c)) {
 			item_answer(c, it, KINO_BEACON_BACKOFF, "session_id",
@@ -831,7 +831,8 @@ static void enqueue(kino_telemetry_collector_t *c, beacon_t *b, bool needs_bind,
 		    kino_beacon_result_t *r)
 {
 	writer_t *w = &c->writers[telemetry_hash(b->session_id) % (uint32_t)c->nwriters];
-	bson_t *doc = bson_new();
+	/* room for a heartbeat's ~350 bytes at once, rather than growing to it */
+	bson_t *doc = bson_sized_new(512);
 	item_t *it;
 
 	beacon_to_doc(b, now, doc);
@@ -848,12 +849,32 @@ static void enqueue(kino_telemetry_collector_t *c, beacon_t *b, bool needs_bind,
 	it = &w->ring[(w->head + w->count) % w->cap];
 	*it = (item_t){.doc = doc, .seq = b->seq, .tag = tag, .done = done, .ud = ud,
 		       .enq_ms = now, .needs_bind = needs_bind};
-	snprintf(it->sid, sizeof(it->sid), "%s", b->session_id);
+	memcpy(it->sid, b->session_id, sizeof(it->sid));
 	w->count++;
 	atomic_fetch_add(&c->inflight, 1);
 	atomic_fetch_add(&c->accepted, 1);
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+}
+
+/* CMCD names the session "sid"; everything else is read as v1. One pass
+ * over the keys: this runs for every beacon. */
+static bool is_cmcd(const bson_t *obj)
+{
+	bson_iter_t it;
+	bool sid = false;
+
+	if (!bson_iter_init(&it, obj))
+		return false;
+	while (bson_iter_next(&it)) {
+		const char *key = bson_iter_key(&it);
+
+		if (strcmp(key, "session_id") == 0)
+			return false;
+		if (strcmp(key, "sid") == 0)
+			sid = true;
+	}
+	return sid;
 }
 
 /* One beacon, as v1 JSON or as CMCD keys. */
@@ -883,14 +904,13 @@ static void submit_one(kino_telemetry_collector_t *c, const bson_t *obj, size_t 
 		deliver(c, done, ud, &r);
 		goto out;
 	}
-	/* CMCD names the session "sid"; everything else is read as v1 */
-	if (!bson_has_field(obj, "sid") || bson_has_field(obj, "session_id"))
+	if (!is_cmcd(obj))
 		rc = beacon_from_json(obj, &c->lim, now, &b, &r);
 	else
 		rc = beacon_from_cmcd(obj, &c->lim, now,
 				      (long long)atomic_fetch_add(&c->seq_fallback, 1), &b, &r);
 	if (rc == 0) {
-		snprintf(r.session_id, sizeof(r.session_id), "%s", b.session_id);
+		memcpy(r.session_id, b.session_id, sizeof(r.session_id));
 		r.seq = b.seq;
 		if (b.event == EV_SESSION_START)
 			rc = bind_start(c, &b, now, &r);
@@ -912,10 +932,10 @@ int kino_telemetry_collector_submit(kino_telemetry_collector_t *c, const char *d
 				    kino_beacon_done_fn done, void *userdata, kino_error_t *err)
 {
 	const char *p = data, *end = data + len;
-	char *wrapped = NULL;
-	bson_t *msg = NULL;
-	bson_error_t berr;
-	bson_iter_t it, sub;
+	bson_t msg = BSON_INITIALIZER;
+	bson_iter_t sub;
+	char perr[128];
+	bool is_array;
 	int ret = 0;
 
 	if (client == NULL)
@@ -947,35 +967,16 @@ int kino_telemetry_collector_submit(kino_telemetry_collector_t *c, const char *d
 		}
 		return ret > 0 ? ret : kino_error_set(err, KINO_EPARSE, "the message is empty");
 	}
-	/* libbson reads JSON objects; wrap to read an array too */
-	wrapped = malloc(len + 8);
-	if (wrapped == NULL)
-		return kino_error_set(err, KINO_ENOMEM, "out of memory");
-	memcpy(wrapped, "{\"m\":", 5);
-	memcpy(wrapped + 5, data, len);
-	memcpy(wrapped + 5 + len, "}", 2);
-	msg = bson_new_from_json((const uint8_t *)wrapped, (ssize_t)(len + 6), &berr);
-	if (msg == NULL || !bson_iter_init_find(&it, msg, "m")) {
-		ret = kino_error_set(err, KINO_EPARSE, "the message is not JSON: %s",
-				     msg == NULL ? berr.message : "empty");
+	if (beacon_json_parse(data, len, &msg, &is_array, perr, sizeof(perr)) != 0) {
+		ret = kino_error_set(err, KINO_EPARSE, "the message is not JSON: %s", perr);
 		goto out;
 	}
-	if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
-		bson_t one;
-		uint32_t dl;
-		const uint8_t *dd;
-
-		bson_iter_document(&it, &dl, &dd);
-		bson_init_static(&one, dd, dl);
-		submit_one(c, &one, len, client, tag, done, userdata);
+	if (!is_array) {
+		submit_one(c, &msg, len, client, tag, done, userdata);
 		ret = 1;
 		goto out;
 	}
-	if (!BSON_ITER_HOLDS_ARRAY(&it)) {
-		ret = kino_error_set(err, KINO_EPARSE, "a message is a beacon or an array of beacons");
-		goto out;
-	}
-	bson_iter_recurse(&it, &sub);
+	bson_iter_init(&sub, &msg);
 	while (bson_iter_next(&sub)) {
 		if (BSON_ITER_HOLDS_DOCUMENT(&sub)) {
 			bson_t one;
@@ -995,8 +996,7 @@ int kino_telemetry_collector_submit(kino_telemetry_collector_t *c, const char *d
 	if (ret == 0)
 		ret = kino_error_set(err, KINO_EPARSE, "the array holds no beacon");
 out:
-	bson_destroy(msg);
-	free(wrapped);
+	bson_destroy(&msg);
 	return ret;
 }
 

@@ -3,6 +3,7 @@
  *   beacon_schema.c   JSON (v1) and CMCD -> a validated beacon_t, and the
  *                     beacon_t <-> `beacons` document conversions
  *   beacon_cmcd.c     CMCD (CTA-5004) query-string and JSON forms -> beacon_t
+ *   beacon_json.c     a message's JSON text -> BSON (plain JSON, no extended)
  *   play_session.c    the sessionizer: folds beacons into play metrics
  *   collector.c       submit, binding, the writer threads
  *   bind_table.c      the bounded table of bound sessions
@@ -74,6 +75,10 @@ typedef struct beacon {
 	bson_t cmcd_keys; /* the CMCD keys as sent (when cmcd) */
 } beacon_t;
 
+/* Session ids are copied between beacon_t, items and results whole. */
+_Static_assert(sizeof(((kino_beacon_result_t *)0)->session_id) == BEACON_ID_MAX + 1,
+	       "a result's session_id holds a beacon's");
+
 void beacon_init(beacon_t *b);
 void beacon_cleanup(beacon_t *b);
 const char *beacon_event_name(beacon_event_t ev);
@@ -101,6 +106,13 @@ int beacon_check_identity(beacon_t *b, const kino_telemetry_limits_t *lim,
  * doc (initialised by the caller). KINO_EPARSE naming the key otherwise. */
 int cmcd_parse_text(const char *text, size_t len, bson_t *doc,
 		    kino_beacon_result_t *res);
+
+/* Reads a message, a JSON object or array, into out (initialised by the
+ * caller): the object's fields, or the array's elements under "0", "1",
+ * ... with *is_array set. KINO_EPARSE with a message in err otherwise
+ * (out then holds what was read before the error, for bson_destroy). */
+int beacon_json_parse(const char *text, size_t len, bson_t *out, bool *is_array,
+		      char *err, size_t errsize);
 
 /* The `beacons` document for b (doc initialised by the caller). */
 void beacon_to_doc(const beacon_t *b, int64_t received_ms, bson_t *doc);
@@ -173,7 +185,7 @@ typedef struct spool spool_t;
 /* Opens (creating) dir; counts what earlier runs left. NULL with err. */
 spool_t *spool_open(const char *dir, long long max_bytes, kino_error_t *err);
 void spool_close(spool_t *s);
-/* Appends n documents as lines and fsyncs: all or nothing. KINO_ENOSPC
+/* Appends n documents (BSON) and fsyncs: all or nothing. KINO_ENOSPC
  * when they do not fit under max_bytes, KINO_EIO on a write error. */
 int spool_append(spool_t *s, bson_t *const *docs, int n, kino_error_t *err);
 long long spool_bytes(spool_t *s);

@@ -162,16 +162,17 @@ static void ws_done(const kino_beacon_result_t *r, void *ud)
 	static const char *const kinds[] = {"ack", "error", "backoff", "throttled"};
 
 	kino_http_json_escape(sid, sizeof(sid), r->session_id);
-	kino_http_json_escape(field, sizeof(field), r->field);
-	kino_http_json_escape(msg, sizeof(msg), r->message);
-	if (r->status == KINO_BEACON_ACK)
+	if (r->status == KINO_BEACON_ACK) {
 		snprintf(frame, sizeof(frame), "{\"type\":\"ack\",\"session_id\":\"%s\",\"seq\":%lld}",
 			 sid, r->seq);
-	else
+	} else {
+		kino_http_json_escape(field, sizeof(field), r->field);
+		kino_http_json_escape(msg, sizeof(msg), r->message);
 		snprintf(frame, sizeof(frame),
 			 "{\"type\":\"%s\",\"session_id\":\"%s\",\"seq\":%lld,\"field\":\"%s\","
 			 "\"message\":\"%s\",\"retry_after_s\":%d}",
 			 kinds[r->status], sid, r->seq, field, msg, r->retry_after_s);
+	}
 	pthread_mutex_lock(&t->mu);
 	if (!t->server_live || kino_ws_send(t->server, r->tag, frame, strlen(frame)) != 0)
 		KINO_LOG_DEBUG("connection %llu is gone or not reading; a result is lost to it",

@@ -19,21 +19,24 @@
 static kino_telemetry_limits_t lim;
 static int64_t now;
 
-/* Validates a JSON beacon; returns the rejected field, or "" when valid. */
+/* Validates a JSON beacon, read as the collector reads it; returns the
+ * rejected field, or "" when valid. */
 static const char *check_json(const char *json)
 {
 	static kino_beacon_result_t res;
-	bson_error_t berr;
-	bson_t *obj = bson_new_from_json((const uint8_t *)json, -1, &berr);
+	bson_t obj = BSON_INITIALIZER;
+	char perr[128];
+	bool is_array;
 	beacon_t b;
 	int r;
 
-	CHECK_MSG(obj != NULL, "bad test JSON %s: %s", json, berr.message);
+	CHECK_MSG(beacon_json_parse(json, strlen(json), &obj, &is_array, perr, sizeof(perr)) == 0 &&
+		  !is_array, "bad test JSON %s: %s", json, perr);
 	memset(&res, 0, sizeof(res));
 	beacon_init(&b);
-	r = beacon_from_json(obj, &lim, now, &b, &res);
+	r = beacon_from_json(&obj, &lim, now, &b, &res);
 	beacon_cleanup(&b);
-	bson_destroy(obj);
+	bson_destroy(&obj);
 	if (r == 0)
 		return "";
 	CHECK_MSG(strstr(res.message, res.field) != NULL, "message '%s' does not name '%s'",
@@ -90,6 +93,11 @@ static void test_schema(void)
 	CHECK_STR_EQ(check_json(j), "session_id");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":-1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
 	CHECK_STR_EQ(check_json(j), "seq");
+	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s\\u00001\",\"seq\":1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
+	CHECK_STR_EQ(check_json(j), "session_id");
+	/* past int64: libbson wrapped it around; now a double, refused */
+	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":99999999999999999999,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
+	CHECK_STR_EQ(check_json(j), "seq");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":1.5,\"ts\":%lld,\"event\":\"pause\"}", (long long)now);
 	CHECK_STR_EQ(check_json(j), "seq");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":1,\"ts\":%lld,\"event\":\"pause\"}", (long long)now + 3600 * 1000);
@@ -98,6 +106,79 @@ static void test_schema(void)
 	CHECK_STR_EQ(check_json(j), "ts");
 	snprintf(j, sizeof(j), "{\"v\":1,\"session_id\":\"s1\",\"seq\":1,\"ts\":\"today\",\"event\":\"pause\"}");
 	CHECK_STR_EQ(check_json(j), "ts");
+}
+
+/* The collector's JSON reader gives what libbson's gives for plain JSON,
+ * and refuses what is not JSON. */
+static void test_json_reader(void)
+{
+	static const char *const same[] = {
+		"{}",
+		"{\"a\":1,\"b\":-2147483649,\"c\":1.5,\"d\":1e3,\"e\":\"h\\u00e9\\n\\\"\\/\",\"f\":[1,{\"g\":null}]}",
+		" { \"h\" : true , \"i\":false,\"j\":{},\"k\":[],\"l\":\"\\ud83d\\ude00 \xc3\xa9\"}\n",
+		"{\"m\":9223372036854775807,\"n\":0,\"o\":-0.5,\"p\":2147483647,\"q\":-2147483648,\"r\":1E-2}",
+		"{\"v\":1,\"session_id\":\"s1\",\"seq\":3,\"player\":{\"name\":\"hls.js\",\"version\":\"1.5\"},\"dup\":1,\"dup\":2}",
+		"{\"$where\":1,\"a\":\"x\\u0000y\"}",
+	};
+	static const char *const bad[] = {
+		"{\"a\":}", "{\"a\":1,}", "{\"a\":\"\\u00\"}", "{\"a\":\"x", "{\"a\":01}",
+		"{\"a\\u0000b\":1}", "{\"a\":\"\\ud800\"}", "[1,2]x", "{\"a\":tru}", "{\"a\":\"\x01\"}",
+		"{\"a\":\"\xff\"}", "{\"a\" 1}", "{a:1}", "{\"a\":1.}", "{\"a\":-}",
+		"{\"a\":\"\\q\"}", "", "   ", "{\"a\":[1,]}", "{\"a\":1}}",
+	};
+	char deep[200], perr[128];
+	bool is_array;
+
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		bson_error_t berr;
+		bson_t *want = bson_new_from_json((const uint8_t *)same[i], -1, &berr);
+		bson_t got = BSON_INITIALIZER;
+
+		CHECK_MSG(want != NULL, "libbson cannot read test %zu: %s", i, berr.message);
+		CHECK_MSG(beacon_json_parse(same[i], strlen(same[i]), &got, &is_array, perr,
+					    sizeof(perr)) == 0, "test %zu: %s", i, perr);
+		CHECK(!is_array);
+		if (!bson_equal(&got, want)) {
+			char *a = bson_as_canonical_extended_json(&got, NULL);
+			char *b = bson_as_canonical_extended_json(want, NULL);
+			CHECK_FAIL("test %zu reads as %s, libbson reads %s", i, a, b);
+		}
+		bson_destroy(&got);
+		bson_destroy(want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bson_t got = BSON_INITIALIZER;
+
+		CHECK_MSG(beacon_json_parse(bad[i], strlen(bad[i]), &got, &is_array, perr,
+					    sizeof(perr)) == KINO_EPARSE, "'%s' was read", bad[i]);
+		CHECK(perr[0] != '\0');
+		bson_destroy(&got);
+	}
+	/* an array of beacons: its elements under "0", "1", ... */
+	{
+		bson_t got = BSON_INITIALIZER;
+		bson_iter_t it;
+
+		const char *arr = "[{\"a\":1},{\"b\":2}, 3]";
+
+		CHECK(beacon_json_parse(arr, strlen(arr), &got, &is_array, perr, sizeof(perr)) == 0 &&
+		      is_array);
+		CHECK(bson_iter_init_find(&it, &got, "1") && BSON_ITER_HOLDS_DOCUMENT(&it));
+		CHECK(bson_iter_init_find(&it, &got, "2") && BSON_ITER_HOLDS_INT32(&it));
+		CHECK_INT_EQ(bson_count_keys(&got), 3);
+		bson_destroy(&got);
+	}
+	/* nesting is bounded */
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	{
+		bson_t got = BSON_INITIALIZER;
+
+		CHECK(beacon_json_parse(deep, sizeof(deep), &got, &is_array, perr, sizeof(perr)) ==
+		      KINO_EPARSE);
+		CHECK_CONTAINS(perr, "nested");
+		bson_destroy(&got);
+	}
 }
 
 /* Maps one CMCD text payload; returns the rejected field or "". */
@@ -472,6 +553,7 @@ int main(void)
 	kino_db_global_init();
 	kino_telemetry_limits_defaults(&lim);
 	now = telemetry_now_ms();
+	RUN_TEST(test_json_reader);
 	RUN_TEST(test_schema);
 	RUN_TEST(test_cmcd);
 	RUN_TEST(test_sessionizer);
