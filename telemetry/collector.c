@@ -679,9 +679,7 @@ static void maintain(writer_t *w)
 	if (spool_bytes(c->spool) > 0)
 		spool_replay(c->spool, c->lim.batch_max, 1, replay_chunk, c);
 	spool_empty = spool_bytes(c->spool) == 0;
-	pthread_mutex_lock(&w->mu);
-	busy = w->count > 0;
-	pthread_mutex_unlock(&w->mu);
+	busy = queue_busy(w);
 	flush = now - w->last_flush >= (busy ? BUSY_FLUSH_INTERVAL_MS : FLUSH_INTERVAL_MS) ||
 		atomic_load(&c->stop);
 	if (!write_plays(w, now, flush, spool_empty, busy))
