@@ -164,11 +164,7 @@ static void new_releases(compose_t *c)
 
 static uint64_t name_hash(const char *s)
 {
-	uint64_t h = UINT64_C(1469598103934665603);
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * UINT64_C(1099511628211);
-	return h;
+	return recsys_fnv1a(s, strlen(s));
 }
 
 /* The genres of the catalog, interned: names[i] is genre i (first-seen

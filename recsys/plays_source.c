@@ -97,23 +97,20 @@ static double number(const bson_iter_t *it, double fallback)
 	return BSON_ITER_HOLDS_NUMBER(it) ? bson_iter_as_double(it) : fallback;
 }
 
-/* FNV-1a, 64 bits: the _id of a play names it in the home view's index. */
+/* The _id of a play names it in the home view's index; 0 means none. */
 static uint64_t id_hash(const bson_iter_t *it)
 {
-	const uint8_t *p;
-	uint32_t len = 0;
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h;
 
 	if (BSON_ITER_HOLDS_UTF8(it)) {
-		p = (const uint8_t *)bson_iter_utf8(it, &len);
+		uint32_t len = 0;
+		const char *s = bson_iter_utf8(it, &len);
+		h = recsys_fnv1a(s, len);
 	} else if (BSON_ITER_HOLDS_OID(it)) {
-		p = bson_iter_oid(it)->bytes;
-		len = 12;
+		h = recsys_fnv1a(bson_iter_oid(it)->bytes, 12);
 	} else {
 		return 0;
 	}
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
 	return h ? h : 1;
 }
 

@@ -134,4 +134,16 @@ void recsys_cg_solve(const float *gram, const float *other,
 		     const uint32_t *index, const float *strength, size_t n,
 		     size_t f, float alpha, int steps, float *x, float *work);
 
+/* FNV-1a, 64 bits, of n bytes: the hash of recsys/'s tables (genre names,
+ * viewer ids) and of a play's _id. */
+static inline uint64_t recsys_fnv1a(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
 #endif

@@ -8,6 +8,7 @@
 #define KINO_LOG_MODULE "home"
 
 #include "viewer_plays.h"
+#include "recsys_internal.h"
 
 #include "kino/log.h"
 
@@ -59,11 +60,7 @@ static int64_t now_ms(void)
 
 static uint64_t str_hash(const char *s)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
+	return recsys_fnv1a(s, strlen(s));
 }
 
 /* ---- the table ---- */
