@@ -1,7 +1,10 @@
 /* The embedded database server and the health monitor, against a real
  * FerretDB: it starts, answers pings, is reported unreachable while hung
  * and reachable again after, restarts after a crash, refuses a taken port,
- * and leaves no process behind when stopped. */
+ * and leaves no process behind when stopped; and a lookup by _id uses the
+ * _id index (scripts/ferretdb/sqlite-id-index.patch), which every update
+ * of a play, a title or a session relies on to cost the same at a million
+ * documents as at ten. */
 #include "check.h"
 #include "testenv.h"
 
@@ -9,8 +12,11 @@
 #include "kino/dbserver.h"
 #include "kino/error.h"
 
+#include <mongoc/mongoc.h>
+
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 
 static kino_db_t *open_db(const char *uri)
 {
@@ -106,12 +112,78 @@ static void test_unreachable_from_the_start(void)
 	kino_db_destroy(db);
 }
 
+/* Whether an explain reply names the _id index (FerretDB on SQLite: its
+ * query plan's lines; MongoDB: an IDHACK, EXPRESS or IXSCAN stage). */
+static bool plan_uses_id_index(const bson_t *reply)
+{
+	char *json = bson_as_relaxed_extended_json(reply, NULL);
+	bool yes = json != NULL && (strstr(json, "USING INDEX") != NULL || strstr(json, "IDHACK") != NULL ||
+				    strstr(json, "EXPRESS") != NULL || strstr(json, "IXSCAN") != NULL);
+
+	if (!yes)
+		fprintf(stderr, "explain: %s\n", json ? json : "?");
+	bson_free(json);
+	return yes;
+}
+
+static void test_id_lookups_use_the_index(void)
+{
+	tenv_db_t fx;
+	kino_error_t err = {0};
+	kino_db_t *db;
+	mongoc_client_t *c;
+	mongoc_collection_t *coll;
+	bson_error_t berr;
+	bson_t reply;
+
+	tenv_db_start(&fx);
+	db = open_db(fx.uri);
+	CHECK_INT_EQ(kino_db_wait_ready(db, 10000, &err), 0);
+	c = kino_db_client_pop(db);
+	coll = mongoc_client_get_collection(c, kino_db_name(db), "lookups");
+	for (int i = 0; i < 50; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "play-%d", i);
+		bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "n", BCON_INT32(i));
+		CHECK_MSG(mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr), "insert: %s",
+			  berr.message);
+		bson_destroy(doc);
+	}
+	/* A find, and the query an update by _id runs first. */
+	bson_t *cmd = BCON_NEW("explain", "{", "find", BCON_UTF8("lookups"), "filter", "{", "_id",
+			       BCON_UTF8("play-7"), "}", "}");
+	CHECK_MSG(mongoc_client_command_simple(c, kino_db_name(db), cmd, NULL, &reply, &berr),
+		  "explain: %s", berr.message);
+	CHECK_MSG(plan_uses_id_index(&reply), "a find by _id scans the whole collection");
+	bson_destroy(&reply);
+	bson_destroy(cmd);
+	/* And the update itself finds its document (and only it). */
+	bson_t *sel = BCON_NEW("_id", BCON_UTF8("play-7"));
+	bson_t *upd = BCON_NEW("$set", "{", "n", BCON_INT32(700), "}");
+	CHECK_MSG(mongoc_collection_update_one(coll, sel, upd, NULL, &reply, &berr), "update: %s",
+		  berr.message);
+	bson_iter_t it;
+	CHECK(bson_iter_init_find(&it, &reply, "modifiedCount") && bson_iter_as_int64(&it) == 1);
+	bson_destroy(&reply);
+	CHECK_INT_EQ((int)mongoc_collection_count_documents(coll, sel, NULL, NULL, NULL, &berr), 1);
+	bson_destroy(upd);
+	bson_destroy(sel);
+	bson_t *q = BCON_NEW("n", BCON_INT32(700));
+	CHECK_INT_EQ((int)mongoc_collection_count_documents(coll, q, NULL, NULL, NULL, &berr), 1);
+	bson_destroy(q);
+	mongoc_collection_destroy(coll);
+	kino_db_client_push(db, c);
+	kino_db_destroy(db);
+	tenv_db_stop(&fx);
+}
+
 int main(void)
 {
 	kino_db_global_init();
 	RUN_TEST(test_missing_binary_is_explained);
 	RUN_TEST(test_lifecycle);
 	RUN_TEST(test_unreachable_from_the_start);
+	RUN_TEST(test_id_lookups_use_the_index);
 	kino_db_global_cleanup();
 	return 0;
 }
