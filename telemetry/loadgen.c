@@ -12,7 +12,8 @@
  * Every beacon is kept (lg_beacon_t) until an answer settles it: ack (its
  * latency is measured from its latest send), error (refused: counted, never
  * sent again). A backoff or throttled answer puts the beacon back in the
- * queue and holds the connection for retry_after_s. A connection that closes
+ * queue, ahead of its session's later beacons, and holds the connection
+ * for retry_after_s. A connection that closes
  * is opened again after RECONNECT_US, and its queue is rebuilt from every
  * unsettled beacon of its sessions in seq order, so session_start goes
  * first; the collector is idempotent on (session_id, seq), so a resend of a
@@ -177,6 +178,27 @@ static void enqueue(lg_run_t *run, lg_conn_t *c, int session, int seq)
 	c->queue[c->qlen++] = (lg_ref_t){session, seq};
 }
 
+/* Puts a beacon told to back off back in the queue ahead of the later
+ * beacons of its session, so that after the hold its session goes out in
+ * seq order again, as a player's would: a beacon resent behind newer ones
+ * leaves the collector a gap to wait for (or to mend from the database). */
+static void enqueue_in_order(lg_run_t *run, lg_conn_t *c, int session, int seq)
+{
+	size_t at;
+
+	enqueue(run, c, session, seq);
+	if (run->oom)
+		return;
+	for (at = c->qhead; at + 1 < c->qlen; at++) {
+		if (c->queue[at].session == session && c->queue[at].seq > seq)
+			break;
+	}
+	if (at + 1 < c->qlen) {
+		memmove(&c->queue[at + 1], &c->queue[at], (c->qlen - 1 - at) * sizeof(*c->queue));
+		c->queue[at] = (lg_ref_t){session, seq};
+	}
+}
+
 /* After a loss: every unsettled beacon of the connection's sessions, in
  * session and seq order, waits to be written again. */
 static void requeue(lg_run_t *run, int ci)
@@ -290,7 +312,7 @@ static void on_answer(lg_run_t *run, lg_conn_t *c, const char *msg)
 			after = 1;
 		if (b->state == LG_INFLIGHT) {
 			b->state = LG_QUEUED;
-			enqueue(run, c, (int)index, (int)seq);
+			enqueue_in_order(run, c, (int)index, (int)seq);
 		}
 		if (c->hold_until_us < now + (int64_t)(after * 1e6))
 			c->hold_until_us = now + (int64_t)(after * 1e6);

@@ -474,6 +474,36 @@ async function scenarioUnit(browser) {
     await tick(800);
     out.watchdog = { timeouts, opened, stats: t5.stats() };
     t5.close();
+    // A collector that says "back off" to one beacon: the transport holds everything
+    // for retry_after_s, then sends the backed-off beacon and those pushed meanwhile,
+    // in seq order, in one message.
+    const messages = [];
+    let refusedOnce = false;
+    class BusySocket {
+      constructor() { this.readyState = 0; setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0); }
+      send(text) {
+        const list = [].concat(JSON.parse(text));
+        messages.push(list.map((x) => x.seq));
+        for (const x of list) {
+          const busy = x.seq === 1 && !refusedOnce;
+          if (busy) refusedOnce = true;
+          const answer = busy ? { type: 'backoff', session_id: x.session_id, seq: x.seq, retry_after_s: 0.1 } : { type: 'ack', session_id: x.session_id, seq: x.seq };
+          setTimeout(() => this.onmessage?.({ data: JSON.stringify(answer) }), 0);
+        }
+      }
+      close() { this.readyState = 3; }
+    }
+    const t6 = new BeaconTransport({ url: 'ws://fake', sessionId: 's7', WebSocket: BusySocket });
+    await tick(10);
+    t6.push('session_start', {});
+    t6.push('playing', {});
+    await tick(20); // the back-off has come: the hold begins
+    t6.push('heartbeat', {});
+    t6.push('heartbeat', {});
+    const duringHold = messages.length;
+    await tick(300);
+    out.hold = { messages, duringHold, stats: t6.stats() };
+    t6.close();
     return out;
   });
   log(`unit: shaka beacons ${r.shaka.join(',')}`);
@@ -504,6 +534,10 @@ async function scenarioUnit(browser) {
   check(r.refused.calls === 2 && r.refused.failed === 1 && r.refused.accepted > 0 && r.refused.accepted < 6, `flush stops when the browser refuses: ${JSON.stringify(r.refused)}`);
   check(r.watchdog.timeouts.length >= 1 && r.watchdog.timeouts.every((s) => s === 0) && r.watchdog.opened >= 2 && r.watchdog.stats.pending === 1 && r.watchdog.stats.sent >= 2,
     `ack watchdog: ${JSON.stringify(r.watchdog)}`);
+  log(`unit: back-off hold, messages ${JSON.stringify(r.hold.messages)}`);
+  check(r.hold.duringHold === 2 && JSON.stringify(r.hold.messages) === JSON.stringify([[0], [1], [1, 2, 3]]) &&
+    r.hold.stats.pending === 0 && r.hold.stats.acked === 4,
+  `back-off: nothing sent during the hold, then seq order from the backed-off beacon: ${JSON.stringify(r.hold)}`);
   check(page.errors.length === 0, `page errors: ${page.errors}`);
   await ctx.close();
 }

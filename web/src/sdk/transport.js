@@ -17,7 +17,10 @@
 // - On (re)connect every pending beacon is sent again, in seq order, in batches (JSON
 //   arrays) below the collector's message limit.
 // - "error" frames: the beacon is refused for good (the field says why); it is kept in
-//   `rejected` and never resent. "backoff"/"throttled": resent after retry_after_s.
+//   `rejected` and never resent. "backoff"/"throttled": the transport holds everything
+//   for retry_after_s (with jitter), then sends every unsent beacon again in seq order,
+//   the backed-off one first: a busy collector is given the pause it asked for, and a
+//   session never reaches it with a hole that newer beacons went through.
 // - While offline the pending buffer is bounded (maxPending). When it is full the
 //   oldest heartbeat is dropped first; if there is none, the oldest beacon other than
 //   session_start and session_end. session_start and session_end are never dropped.
@@ -55,7 +58,8 @@ export class BeaconTransport {
     this.closed = false;
     this.ws = null;
     this.timer = null;
-    this.retryTimers = new Set();
+    this.holdTimer = null; // told to back off: nothing is sent until it fires
+    this.holdUntil = 0;
     this.watchdog = setInterval(() => this.checkAcks(), Math.max(250, Math.min(1000, this.ackTimeoutMs / 4)));
     this.connect();
   }
@@ -69,7 +73,7 @@ export class BeaconTransport {
     if (this.pending.size >= this.maxPending) this.dropOne();
     this.pending.set(beacon.seq, { beacon, sentAt: 0 });
     this.hooks.onBeacon?.(beacon);
-    if (this.isOpen()) this.sendEntries([this.pending.get(beacon.seq)]);
+    if (this.isOpen() && !this.holdTimer) this.sendEntries([this.pending.get(beacon.seq)]);
     return beacon;
   }
 
@@ -98,7 +102,7 @@ export class BeaconTransport {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.hooks.onOpen?.({ attempt: this.attempt, at: Date.now() });
-      this.sendEntries([...this.pending.values()]);
+      if (!this.holdTimer) this.sendEntries([...this.pending.values()]);
     };
     ws.onmessage = (m) => { if (this.ws === ws) this.answer(m.data); };
     ws.onclose = () => this.lost(ws);
@@ -160,12 +164,19 @@ export class BeaconTransport {
     } else if ((r.type === 'backoff' || r.type === 'throttled') && e) {
       const wait = (r.retry_after_s || 1) * 1000 * (1 + Math.random() * 0.5);
       e.sentAt = 0; // not in flight: the watchdog must not count it
-      const t = setTimeout(() => {
-        this.retryTimers.delete(t);
-        if (this.pending.get(r.seq) === e && !e.sentAt) this.sendEntries([e]);
-      }, wait);
-      this.retryTimers.add(t);
+      if (Date.now() + wait > this.holdUntil) {
+        this.holdUntil = Date.now() + wait;
+        clearTimeout(this.holdTimer);
+        this.holdTimer = setTimeout(() => this.resume(), wait);
+      }
     }
+  }
+
+  // The hold is over: what was not sent (or was backed off) goes, in seq order.
+  resume() {
+    this.holdTimer = null;
+    this.holdUntil = 0;
+    this.sendEntries([...this.pending.values()].filter((e) => !e.sentAt));
   }
 
   // ---- leaving ----
@@ -198,7 +209,7 @@ export class BeaconTransport {
     clearTimeout(this.timer);
     this.timer = null;
     clearInterval(this.watchdog);
-    for (const t of this.retryTimers) clearTimeout(t);
+    clearTimeout(this.holdTimer);
     const ws = this.ws;
     if (!ws) return;
     const end = () => { if (this.ws === ws) this.ws = null; ws.onclose = null; try { ws.close(); } catch { /* closed */ } };
