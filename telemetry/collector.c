@@ -86,6 +86,9 @@ typedef struct item {
 } item_t;
 
 #define SESSION_AHEAD_MAX 128
+/* Holes a play was folded across, remembered so that a beacon that fills
+ * one later is noticed (past this many, any late beacon counts as one). */
+#define SESSION_GAPS_MAX 16
 /* A client told to back off retries after retry_after_s (2 s). */
 #define AHEAD_WAIT_MS 15000
 
@@ -93,6 +96,7 @@ typedef struct sess {
 	play_state_t st;
 	bool partial; /* began mid-session: refold from `beacons` before writing */
 	bool gapless; /* folded every beacon from seq 0 on, in order: exact as it is */
+	bool mend;    /* a beacon came into a hole folded across: refold before closing */
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
 	bool drop;    /* silent and never started: forget it */
@@ -105,6 +109,11 @@ typedef struct sess {
 	long long ahead_seq[SESSION_AHEAD_MAX];
 	int nahead;
 	int64_t ahead_since; /* when the oldest held one came */
+	/* Holes [gap_from, gap_to] the state was folded across. A play folded
+	 * across a hole that never fills is exactly what a refold would give;
+	 * only a beacon that fills one later makes it inexact (`mend`). */
+	long long gap_from[SESSION_GAPS_MAX], gap_to[SESSION_GAPS_MAX];
+	int ngaps;
 	int64_t active_ms;
 	struct sess *next;
 } sess_t;
@@ -304,11 +313,43 @@ static void fold_ahead(writer_t *w, sess_t *s, bool all)
 	s->nahead -= done;
 }
 
-/* Stops waiting for a missing beacon: folds what came after it; the play
- * then needs a refold from `beacons` (write_plays does it). */
+/* Remembers that the play is folded across seqs from..to. */
+static void note_gap(sess_t *s, long long from, long long to)
+{
+	if (s->ngaps == SESSION_GAPS_MAX) {
+		s->mend = true; /* too many to follow: any late one may matter */
+		return;
+	}
+	s->gap_from[s->ngaps] = from;
+	s->gap_to[s->ngaps++] = to;
+}
+
+/* A beacon behind the state: one that fills a hole folded across makes the
+ * play inexact (a refold mends it); others are retries. */
+static void note_late(sess_t *s, long long seq)
+{
+	for (int i = 0; i < s->ngaps; i++) {
+		if (seq >= s->gap_from[i] && seq <= s->gap_to[i]) {
+			s->mend = true;
+			return;
+		}
+	}
+}
+
+/* Stops waiting for a missing beacon: folds what came after it, across the
+ * holes, which are remembered: should one fill later, the play is refolded
+ * from `beacons` when it closes (write_plays). */
 static void give_up_gap(writer_t *w, sess_t *s)
 {
+	long long prev = s->st.last_seq;
+
 	s->gapless = false;
+	for (int i = 0; i < s->nahead; i++) {
+		if (s->ahead_seq[i] > prev + 1)
+			note_gap(s, prev + 1, s->ahead_seq[i] - 1);
+		if (s->ahead_seq[i] > prev)
+			prev = s->ahead_seq[i];
+	}
 	fold_ahead(w, s, true);
 	if (!s->st.has_start)
 		s->partial = true;
@@ -349,6 +390,10 @@ static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
 		/* too far ahead (or the rest went to another collector) */
 		give_up_gap(w, s);
 	}
+	if (b.seq > s->st.last_seq + 1 && s->st.has_start)
+		note_gap(s, s->st.last_seq + 1, b.seq - 1);
+	else if (b.seq <= s->st.last_seq)
+		note_late(s, b.seq);
 	fold_one(w, s, &b);
 	if (s->nahead > 0)
 		fold_ahead(w, s, false);
@@ -546,8 +591,10 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 			/* Refolding reads the session's beacons back: on FerretDB
 			 * (which filters in Go, using no index but _id's) that
 			 * is a scan of `beacons`, so it is done only when the
-			 * state in memory may be short of a beacon. */
-			bool refold = (s->partial && flush) || (close_now && !s->gapless);
+			 * state in memory lacks a beacon that MongoDB has: the
+			 * session began before this writer saw it, or a beacon
+			 * came into a hole the state was folded across. */
+			bool refold = (s->partial && flush) || (close_now && s->mend);
 			if (refold && !atomic_load(&c->stop) && (busy || (busy = queue_busy(w))))
 				continue; /* beacons first; it waits for a quiet moment */
 			if (spool_empty && refold) {
@@ -559,12 +606,14 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 					if (lm > s->st.last_minute)
 						s->st.last_minute = lm;
 					s->partial = !fresh.has_start;
+					s->mend = false;
+					s->ngaps = 0;
 					s->dirty = true;
 					/* e.g. a late retry of a play that ended */
 					if (play_is_over(&s->st))
 						s->closing = close_now = true;
 				}
-			} else if (close_now && s->gapless && s->st.has_start) {
+			} else if (close_now && s->st.has_start) {
 				/* folded whole here, so no refold; the viewer still
 				 * comes from core's playback session, as a refold's */
 				tel_play_viewer(c->db, &s->st);

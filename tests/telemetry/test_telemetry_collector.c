@@ -368,6 +368,68 @@ static void test_out_of_order(void)
 	kino_telemetry_collector_destroy(c);
 }
 
+/* A hole the collector stops waiting for (more beacons came after it than
+ * it holds): the play is folded across it. If the missing beacon never
+ * comes, that play is what a refold would give, so none is done; if it
+ * comes late, the play is refolded from `beacons` when it closes, and is
+ * exact. */
+static void test_hole_filled_late(void)
+{
+	kino_telemetry_limits_t l;
+	kino_telemetry_collector_t *c;
+	kino_telemetry_stats_t st;
+	kino_error_t err = {0};
+	char msg[4096];
+	const char *sids[2] = {"0b0b", "0b0c"}; /* filled late; never filled */
+	const int after = 140;                  /* heartbeats past the hole: more than are held */
+	bson_t *play;
+
+	kino_telemetry_limits_defaults(&l);
+	l.rate_per_s = 0;
+	c = collector("spool-hole", &l);
+	tally_reset();
+	for (int k = 0; k < 2; k++) {
+		fx_start(msg, sizeof(msg), keys, sids[k], 0, t0, "title2", "asset2", "web", 600000);
+		submit(c, msg, 5);
+		wait_results(1 + k * (after + 3));
+		fx_event(msg, sizeof(msg), sids[k], 1, t0 + 2000, "playing", "");
+		submit(c, msg, 5);
+		/* 2 (rebuffer_start at +10 s) is missing */
+		fx_event(msg, sizeof(msg), sids[k], 3, t0 + 13000, "rebuffer_end", "");
+		submit(c, msg, 5);
+		for (int i = 0; i < after; i++) {
+			fx_heartbeat(msg, sizeof(msg), sids[k], 4 + i, t0 + 14000 + i * 100, 12000 + i * 100,
+				     2000000);
+			submit(c, msg, 5);
+		}
+		wait_results((k + 1) * (after + 3));
+	}
+	fx_event(msg, sizeof(msg), sids[0], 2, t0 + 10000, "rebuffer_start", "");
+	submit(c, msg, 5);
+	for (int k = 0; k < 2; k++) {
+		fx_event(msg, sizeof(msg), sids[k], 4 + after, t0 + 30000, "session_end", "");
+		submit(c, msg, 5);
+	}
+	wait_results(2 * (after + 3) + 3);
+	CHECK_INT_EQ(tal.acks, 2 * (after + 3) + 3);
+	CHECK_MSG(kino_telemetry_collector_drain(c, 30000, &err) == 0, "%s", err.message);
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sids[0]), "closed", BCON_BOOL(true)));
+	CHECK(play != NULL);
+	CHECK_INT_EQ(num(play, "startup_ms"), 2000);
+	CHECK_INT_EQ(num(play, "rebuffer_count"), 1); /* the late beacon counts */
+	CHECK_INT_EQ(num(play, "rebuffer_ms"), 3000);
+	bson_destroy(play);
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sids[1]), "closed", BCON_BOOL(true)));
+	CHECK(play != NULL);
+	CHECK_INT_EQ(num(play, "startup_ms"), 2000);
+	CHECK_INT_EQ(num(play, "rebuffer_count"), 0); /* as `beacons` has it */
+	bson_destroy(play);
+	kino_telemetry_collector_stats(c, &st);
+	CHECK_MSG(st.refolds == 1, "plays rebuilt from beacons %llu times, want 1 (the filled hole)",
+		  st.refolds);
+	kino_telemetry_collector_destroy(c);
+}
+
 /* ---- the database goes away under load ---- */
 
 typedef struct loader {
@@ -628,6 +690,7 @@ int main(void)
 
 	RUN_TEST(test_pipeline);
 	RUN_TEST(test_out_of_order);
+	RUN_TEST(test_hole_filled_late);
 	RUN_TEST(test_outage);
 	RUN_TEST(test_backoff);
 
