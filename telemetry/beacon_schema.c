@@ -416,6 +416,10 @@ int beacon_from_json(const bson_t *obj, const kino_telemetry_limits_t *lim,
 
 void beacon_to_doc(const beacon_t *b, int64_t received_ms, bson_t *doc)
 {
+	char id[BEACON_ID_MAX + 24];
+
+	tel_beacon_id(b->session_id, b->seq, id, sizeof(id));
+	BSON_APPEND_UTF8(doc, "_id", id);
 	BSON_APPEND_UTF8(doc, "session_id", b->session_id);
 	BSON_APPEND_INT64(doc, "seq", b->seq);
 	BSON_APPEND_DATE_TIME(doc, "ts", b->ts);

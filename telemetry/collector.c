@@ -96,7 +96,12 @@ typedef struct sess {
 	play_state_t st;
 	bool partial; /* began mid-session: refold from `beacons` before writing */
 	bool gapless; /* folded every beacon from seq 0 on, in order: exact as it is */
-	bool mend;    /* a beacon came into a hole folded across: refold before closing */
+	/* A refold could make the state more exact than it is: the session
+	 * began before this writer saw it, or a beacon came into a hole the
+	 * state was folded across (or, for a partial one, before it). A
+	 * refold that finds no more clears it, so a session whose start is
+	 * not in MongoDB is not read again and again. */
+	bool mend;
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
 	bool drop;    /* silent and never started: forget it */
@@ -352,7 +357,7 @@ static void give_up_gap(writer_t *w, sess_t *s)
 	}
 	fold_ahead(w, s, true);
 	if (!s->st.has_start)
-		s->partial = true;
+		s->partial = s->mend = true;
 	if (play_is_over(&s->st))
 		s->closing = true;
 }
@@ -392,6 +397,8 @@ static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
 	}
 	if (b.seq > s->st.last_seq + 1 && s->st.has_start)
 		note_gap(s, s->st.last_seq + 1, b.seq - 1);
+	else if (b.seq <= s->st.last_seq && s->partial)
+		s->mend = true; /* maybe the beginning it lacks */
 	else if (b.seq <= s->st.last_seq)
 		note_late(s, b.seq);
 	fold_one(w, s, &b);
@@ -402,6 +409,8 @@ static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
 		 * before is rebuilt from MongoDB when plays are next written
 		 * (write_plays), not here, since on FerretDB a refold is a scan
 		 * of `beacons` and this is the path every beacon waits on. */
+		if (!s->partial)
+			s->mend = true;
 		s->partial = true;
 		s->gapless = false;
 	}
@@ -594,13 +603,16 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 			 * state in memory lacks a beacon that MongoDB has: the
 			 * session began before this writer saw it, or a beacon
 			 * came into a hole the state was folded across. */
-			bool refold = (s->partial && flush) || (close_now && s->mend);
+			bool refold = s->mend && ((s->partial && flush) || close_now);
 			if (refold && !atomic_load(&c->stop) && (busy || (busy = queue_busy(w))))
 				continue; /* beacons first; it waits for a quiet moment */
 			if (spool_empty && refold) {
 				play_state_t fresh;
 				atomic_fetch_add(&c->refolds, 1);
-				if (tel_session_refold(c->db, s->st.session_id, &fresh, &err) == 0) {
+				long long upto = s->st.last_seq;
+				for (int i = 0; i < s->nahead; i++)
+					upto = s->ahead_seq[i] > upto ? s->ahead_seq[i] : upto;
+				if (tel_session_refold(c->db, s->st.session_id, upto, &fresh, &err) == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
 					if (lm > s->st.last_minute)
@@ -695,7 +707,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 		    sess_find(w, ids[i], NULL) != NULL)
 			continue;
 		atomic_fetch_add(&c->refolds, 1);
-		if (tel_session_refold(c->db, ids[i], &p, &err) == 0 && p.has_start &&
+		if (tel_session_refold(c->db, ids[i], -1, &p, &err) == 0 && p.has_start &&
 		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}
@@ -1234,6 +1246,8 @@ GAUGE_FN(g_backoff, s.backoff + s.throttled)
 GAUGE_FN(g_spooled, s.spooled)
 GAUGE_FN(g_spool_bytes, s.spool_bytes)
 GAUGE_FN(g_queued, s.queued)
+GAUGE_FN(g_plays_closed, s.plays_closed)
+GAUGE_FN(g_refolds, s.refolds)
 
 int kino_telemetry_collector_gauges_add(kino_telemetry_collector_t *c, kino_metrics_t *m,
 					kino_error_t *err)
@@ -1248,6 +1262,8 @@ int kino_telemetry_collector_gauges_add(kino_telemetry_collector_t *c, kino_metr
 		{"kino_telemetry_beacons_spooled", "beacons written to the spool", g_spooled},
 		{"kino_telemetry_spool_bytes", "bytes in the spool now", g_spool_bytes},
 		{"kino_telemetry_beacons_queued", "beacons waiting for a writer", g_queued},
+		{"kino_telemetry_plays_closed", "plays closed (written whole)", g_plays_closed},
+		{"kino_telemetry_refolds", "plays rebuilt from their stored beacons", g_refolds},
 	};
 	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
 		int r = kino_metrics_gauge_add(m, g[i].name, g[i].help, g[i].fn, c);

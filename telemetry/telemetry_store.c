@@ -143,25 +143,74 @@ int tel_beacons_insert(kino_db_t *db, bson_t *const *docs, int n, bool *refused,
 	return ret;
 }
 
+void tel_beacon_id(const char *session_id, long long seq, char *out, size_t size)
+{
+	snprintf(out, size, "%s:%lld", session_id, seq);
+}
+
+/* One beacon by its _id: 0 and *out (the caller destroys it), KINO_ENOENT,
+ * or KINO_EDB. An _id lookup is the one filter FerretDB answers from an
+ * index. */
+static int beacon_get(kino_db_t *db, mongoc_collection_t *coll, const char *session_id,
+		      long long seq, bson_t **out, kino_error_t *err)
+{
+	char id[BEACON_ID_MAX + 24];
+	bson_t *filter, *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "cmcd",
+					 BCON_INT32(0), "}");
+	mongoc_cursor_t *cur;
+	const bson_t *doc;
+	bson_error_t berr;
+	int ret = KINO_ENOENT;
+
+	tel_beacon_id(session_id, seq, id, sizeof(id));
+	filter = BCON_NEW("_id", BCON_UTF8(id));
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	*out = NULL;
+	if (mongoc_cursor_next(cur, &doc)) {
+		*out = bson_copy(doc);
+		ret = *out != NULL ? 0 : kino_error_set(err, KINO_ENOMEM, "out of memory");
+	} else if (mongoc_cursor_error(cur, &berr)) {
+		ret = db_fail(db, err, "reading a beacon", &berr);
+	}
+	mongoc_cursor_destroy(cur);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	return ret;
+}
+
 int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
 			     kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
-	bson_t *filter = BCON_NEW("session_id", BCON_UTF8(session_id), "event",
-				  BCON_UTF8("session_start"));
-	bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	bson_t *filter = NULL, *opts = NULL, *first = NULL;
+	mongoc_cursor_t *cur = NULL;
 	const bson_t *doc;
 	bson_error_t berr;
-	int ret = KINO_ENOENT;
+	int ret;
 
+	/* Players number a session's beacons from its session_start, at 0:
+	 * one _id lookup. Otherwise (a session stored before beacons had
+	 * such _ids, or a player that starts elsewhere) a query, which on
+	 * FerretDB is a scan of `beacons`. */
+	ret = beacon_get(db, coll, session_id, 0, &first, err);
+	if (ret == 0 && beacon_from_doc(first, b) && b->event == EV_SESSION_START)
+		goto out;
+	if (ret != 0 && ret != KINO_ENOENT)
+		goto out;
+	filter = BCON_NEW("session_id", BCON_UTF8(session_id), "event", BCON_UTF8("session_start"));
+	opts = BCON_NEW("limit", BCON_INT64(1));
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	ret = KINO_ENOENT;
 	if (mongoc_cursor_next(cur, &doc))
 		ret = beacon_from_doc(doc, b) ? 0 : KINO_ENOENT;
 	else if (mongoc_cursor_error(cur, &berr))
 		ret = db_fail(db, err, "looking up a session_start", &berr);
 	if (ret == KINO_ENOENT)
 		kino_error_set(err, KINO_ENOENT, "no session_start for this session");
+out:
+	if (first != NULL)
+		bson_destroy(first);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);
@@ -201,19 +250,60 @@ void tel_play_viewer(kino_db_t *db, play_state_t *p)
 	kino_db_client_push(db, c);
 }
 
-int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
+/* Folds the session's beacons by _id, seq 0 on, up to `upto` and then
+ * until REFOLD_PROBE lookups in a row find nothing. *found: how many. */
+#define REFOLD_PROBE 32
+static int refold_by_id(kino_db_t *db, mongoc_collection_t *coll, const char *session_id,
+			long long upto, play_state_t *p, int *found, kino_error_t *err)
+{
+	int misses = 0, ret = 0;
+
+	*found = 0;
+	for (long long seq = 0; seq <= upto || misses < REFOLD_PROBE; seq++) {
+		bson_t *doc;
+		beacon_t b;
+
+		ret = beacon_get(db, coll, session_id, seq, &doc, err);
+		if (ret == KINO_ENOENT) {
+			misses++;
+			ret = 0;
+			continue;
+		}
+		if (ret != 0)
+			break;
+		misses = 0;
+		(*found)++;
+		beacon_init(&b);
+		if (beacon_from_doc(doc, &b))
+			play_fold(p, &b);
+		beacon_cleanup(&b);
+		bson_destroy(doc);
+	}
+	return ret;
+}
+
+int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, play_state_t *p,
 			 kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
-	bson_t *filter = BCON_NEW("session_id", BCON_UTF8(session_id));
-	bson_t *opts = BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}", "projection", "{",
-				"_id", BCON_INT32(0), "cmcd", BCON_INT32(0), "}");
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	bson_t *filter = NULL, *opts = NULL;
+	mongoc_cursor_t *cur = NULL;
 	const bson_t *doc;
 	bson_error_t berr;
-	int ret = 0;
+	int ret, found;
 
+	/* By _id first: lookups that cost the same however large `beacons`
+	 * grows, where a query by session_id is a scan of it on FerretDB. */
+	play_state_init(p, session_id);
+	ret = refold_by_id(db, coll, session_id, upto, p, &found, err);
+	if (ret != 0 || found > 0)
+		goto done;
+	/* Nothing under those _ids: beacons stored before they had them. */
+	filter = BCON_NEW("session_id", BCON_UTF8(session_id));
+	opts = BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}", "projection", "{", "_id",
+			BCON_INT32(0), "cmcd", BCON_INT32(0), "}");
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 	play_state_init(p, session_id);
 	while (mongoc_cursor_next(cur, &doc)) {
 		beacon_t b;
@@ -225,6 +315,7 @@ int tel_session_refold(kino_db_t *db, const char *session_id, play_state_t *p,
 	}
 	if (mongoc_cursor_error(cur, &berr))
 		ret = db_fail(db, err, "reading a session's beacons", &berr);
+done:
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	bson_destroy(filter);

@@ -70,7 +70,10 @@ static bson_t *renamed(const bson_t *doc, const char *as)
 	while (bson_iter_next(&it)) {
 		const char *key = bson_iter_key(&it);
 
-		if (strcmp(key, "session_id") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+		/* the session id, and the _id that begins with it ("<sid>:<seq>");
+		 * an ObjectId _id (older documents) is left to the driver */
+		if ((strcmp(key, "session_id") == 0 || strcmp(key, "_id") == 0) &&
+		    BSON_ITER_HOLDS_UTF8(&it)) {
 			uint32_t len;
 			const char *sid = bson_iter_utf8(&it, &len);
 			char buf[PREFIX_MAX * 4];
@@ -81,8 +84,8 @@ static bson_t *renamed(const bson_t *doc, const char *as)
 			memcpy(buf + n, sid + n, len - n);
 			buf[len] = '\0';
 			BSON_APPEND_UTF8(out, key, buf);
-			named = true;
-		} else {
+			named = named || strcmp(key, "session_id") == 0;
+		} else if (strcmp(key, "_id") != 0) {
 			bson_append_iter(out, key, -1, &it);
 		}
 	}
@@ -109,7 +112,7 @@ static int load(mongoc_client_pool_t *pool, const char *db, const char *from, co
 
 	snprintf(re, sizeof(re), "^%s", from);
 	filter = BCON_NEW("session_id", "{", "$regex", BCON_UTF8(re), "}");
-	opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "}");
+	opts = bson_new();
 	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 	*docs = NULL;
 	*ndocs = 0;

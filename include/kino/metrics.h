@@ -10,7 +10,7 @@
 #include "kino/db.h"
 #include "kino/http.h"
 
-#define KINO_METRICS_GAUGES_MAX 8
+#define KINO_METRICS_GAUGES_MAX 16
 
 /* Writes the gauge's current value; returns 0, or an error code to leave
  * the gauge out of this scrape. */
