@@ -241,8 +241,8 @@ typedef struct conc_inc {
 } conc_inc_t;
 /* Writes plays (closed[i]: the play is over) and $incs the concurrency
  * counts. fresh[i] (fresh may be NULL) says this process never wrote plays[i]:
- * a fresh closed play is inserted whole, with the others of its kind in one
- * command, and upserted only when it was there after all. *conc_written
+ * a fresh play (live or closed) is inserted whole, with the others new then
+ * in one command, and upserted only when it was there after all. *conc_written
  * says how many counts were applied, also on failure. */
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays,
 		      const bool *closed, const bool *fresh, int nplays,

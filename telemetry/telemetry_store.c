@@ -326,8 +326,8 @@ done:
 	return ret;
 }
 
-/* Inserts whole, in one command, the closed plays that were never
- * written: on FerretDB (SQLite) an insert command is one transaction for
+/* Inserts whole, in one command, the plays that were never written (live
+ * or closed): on FerretDB (SQLite) an insert command is one transaction for
  * all its documents, as for beacons, where every upsert is a transaction
  * of its own, about the cost of a hundred inserted beacons. A play that
  * turns out to be there already (written before a restart, say) is left
@@ -351,7 +351,7 @@ static int plays_insert(kino_db_t *db, mongoc_collection_t *pc, play_state_t *co
 	if (idx == NULL || refused == NULL || dup == NULL)
 		goto out; /* everything goes the upsert way */
 	for (int i = 0; i < nplays; i++) {
-		if (!closed[i] || fresh == NULL || !fresh[i])
+		if (fresh == NULL || !fresh[i])
 			continue;
 		bson_t doc = BSON_INITIALIZER;
 		BSON_APPEND_UTF8(&doc, "_id", plays[i]->session_id);
