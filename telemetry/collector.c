@@ -92,6 +92,7 @@ typedef struct item {
 	int64_t enq_ms;
 	bool needs_bind;
 	bool start_stored; /* its session_start was found in MongoDB: not coming */
+	bool legacy;       /* ...stored before beacons had "<sid>:<seq>" _ids */
 } item_t;
 
 #define SESSION_AHEAD_MAX 128
@@ -105,6 +106,7 @@ typedef struct sess {
 	play_state_t st;
 	bool partial; /* began mid-session: refold from `beacons` before writing */
 	bool gapless; /* folded every beacon from seq 0 on, in order: exact as it is */
+	bool legacy;  /* began before beacons had "<sid>:<seq>" _ids: refold by query */
 	/* A refold could make the state more exact than it is: the session
 	 * began before this writer saw it, or a beacon came into a hole the
 	 * state was folded across (or, for a partial one, before it). A
@@ -375,7 +377,7 @@ static void give_up_gap(writer_t *w, sess_t *s)
 /* Folds one durable beacon into its session's state. start_stored: its
  * session began before this writer (its session_start is in MongoDB
  * already), so what is missing is not coming. */
-static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
+static void fold(writer_t *w, const bson_t *doc, bool start_stored, bool legacy, int64_t now)
 {
 	sess_t **slot, *s;
 	beacon_t b;
@@ -393,6 +395,7 @@ static void fold(writer_t *w, const bson_t *doc, bool start_stored, int64_t now)
 		w->nsess++;
 		/* until a beacon is missing for good */
 		s->gapless = !start_stored;
+		s->legacy = legacy;
 		s->written_ms = now; /* first written PLAY_REWRITE_MS from now */
 	}
 	if (s->gapless && b.seq > s->st.last_seq + 1) {
@@ -451,7 +454,7 @@ static bool bind_late(writer_t *w, item_t *it)
 				    "the session cannot be checked now; retry");
 			goto out;
 		}
-		r = tel_session_start_find(c->db, it->sid, &b, &err);
+		r = tel_session_start_find(c->db, it->sid, &b, &it->legacy, &err);
 		if (r == KINO_ENOENT) {
 			item_answer(c, it, KINO_BEACON_REJECT, "session_id",
 				    "no accepted session_start for this session_id");
@@ -525,7 +528,7 @@ static void process_batch(writer_t *w, item_t *items, int n)
 				    "the database refused this beacon");
 			continue;
 		}
-		fold(w, items[live[j]].doc, items[live[j]].start_stored, now);
+		fold(w, items[live[j]].doc, items[live[j]].start_stored, items[live[j]].legacy, now);
 		item_answer(c, &items[live[j]], KINO_BEACON_ACK, NULL, NULL);
 	}
 out:
@@ -620,10 +623,15 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 			if (spool_empty && refold) {
 				play_state_t fresh;
 				atomic_fetch_add(&c->refolds, 1);
+				/* rare, and a scan on FerretDB for older sessions: say why */
+				KINO_LOG_INFO("refolding play %s from its beacons (%s)", s->st.session_id,
+					      s->partial ? "begun before this writer saw it"
+							 : "a beacon filled a hole it was folded across");
 				long long upto = s->st.last_seq;
 				for (int i = 0; i < s->nahead; i++)
 					upto = s->ahead_seq[i] > upto ? s->ahead_seq[i] : upto;
-				if (tel_session_refold(c->db, s->st.session_id, upto, &fresh, &err) == 0) {
+				if (tel_session_refold(c->db, s->st.session_id, s->legacy ? -2 : upto, &fresh,
+						       &err) == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
 					if (lm > s->st.last_minute)
@@ -721,6 +729,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 		    sess_find(w, ids[i], NULL) != NULL)
 			continue;
 		atomic_fetch_add(&c->refolds, 1);
+		KINO_LOG_INFO("refolding play %s from its beacons (left open, idle)", ids[i]);
 		if (tel_session_refold(c->db, ids[i], -1, &p, &err) == 0 && p.has_start &&
 		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);

@@ -215,17 +215,18 @@ void tel_play_viewer(kino_db_t *db, play_state_t *p);
 int tel_beacons_insert(kino_db_t *db, bson_t *const *docs, int n, bool *refused,
 			 kino_error_t *err);
 /* Finds the session_start of a session: 0 and b filled, KINO_ENOENT, or
- * KINO_EDB. */
+ * KINO_EDB. *legacy: it was found by a query, not under "<sid>:0" (a
+ * session stored before beacons had such _ids). */
 int tel_session_start_find(kino_db_t *db, const char *session_id,
-			     beacon_t *b, kino_error_t *err);
+			     beacon_t *b, bool *legacy, kino_error_t *err);
 /* A stored beacon's _id: "<session_id>:<seq>", so that the beacons of a
  * session are found by _id, the one filter FerretDB answers from an index
  * (and the _id index makes (session_id, seq) unique by itself). */
 void tel_beacon_id(const char *session_id, long long seq, char *out, size_t size);
 /* Refolds a session from every stored beacon, in seq order: looked up by
  * _id from seq 0 to `upto` (the last seq known, -1 for none) and on while
- * any turn up; by a query on session_id when none does (beacons stored
- * before their _ids were so). */
+ * any turn up; by a query on session_id when none does, or at once with
+ * upto -2 (a session begun before beacons had such _ids). */
 int tel_session_refold(kino_db_t *db, const char *session_id, long long upto,
 			 play_state_t *p, kino_error_t *err);
 /* Upserts plays documents and $inc's concurrency rollups, a few updates

@@ -179,7 +179,7 @@ static int beacon_get(kino_db_t *db, mongoc_collection_t *coll, const char *sess
 }
 
 int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
-			     kino_error_t *err)
+			     bool *legacy, kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
@@ -193,6 +193,7 @@ int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
 	 * one _id lookup. Otherwise (a session stored before beacons had
 	 * such _ids, or a player that starts elsewhere) a query, which on
 	 * FerretDB is a scan of `beacons`. */
+	*legacy = false;
 	ret = beacon_get(db, coll, session_id, 0, &first, err);
 	if (ret == 0 && beacon_from_doc(first, b) && b->event == EV_SESSION_START)
 		goto out;
@@ -202,10 +203,12 @@ int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
 	opts = BCON_NEW("limit", BCON_INT64(1));
 	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 	ret = KINO_ENOENT;
-	if (mongoc_cursor_next(cur, &doc))
+	if (mongoc_cursor_next(cur, &doc)) {
 		ret = beacon_from_doc(doc, b) ? 0 : KINO_ENOENT;
-	else if (mongoc_cursor_error(cur, &berr))
+		*legacy = ret == 0;
+	} else if (mongoc_cursor_error(cur, &berr)) {
 		ret = db_fail(db, err, "looking up a session_start", &berr);
+	}
 	if (ret == KINO_ENOENT)
 		kino_error_set(err, KINO_ENOENT, "no session_start for this session");
 out:
@@ -291,13 +294,13 @@ int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, pl
 	mongoc_cursor_t *cur = NULL;
 	const bson_t *doc;
 	bson_error_t berr;
-	int ret, found;
+	int ret, found = 0;
 
 	/* By _id first: lookups that cost the same however large `beacons`
 	 * grows, where a query by session_id is a scan of it on FerretDB. */
 	play_state_init(p, session_id);
-	ret = refold_by_id(db, coll, session_id, upto, p, &found, err);
-	if (ret != 0 || found > 0)
+	ret = upto == -2 ? 0 : refold_by_id(db, coll, session_id, upto, p, &found, err);
+	if (ret != 0 || (upto != -2 && found > 0))
 		goto done;
 	/* Nothing under those _ids: beacons stored before they had them. */
 	filter = BCON_NEW("session_id", BCON_UTF8(session_id));
@@ -356,7 +359,7 @@ static int plays_insert(kino_db_t *db, mongoc_collection_t *pc, play_state_t *co
 		bson_t doc = BSON_INITIALIZER;
 		BSON_APPEND_UTF8(&doc, "_id", plays[i]->session_id);
 		play_append_identity(plays[i], &doc);
-		play_append_metrics(plays[i], true, now_ms, &doc);
+		play_append_metrics(plays[i], closed[i], now_ms, &doc);
 		mongoc_bulk_operation_insert(bulk, &doc);
 		bson_destroy(&doc);
 		idx[n++] = i;

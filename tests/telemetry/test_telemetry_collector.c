@@ -430,6 +430,90 @@ static void test_hole_filled_late(void)
 	kino_telemetry_collector_destroy(c);
 }
 
+/* A session that began before beacons had "<sid>:<seq>" _ids (stored with
+ * ObjectIds) and goes on after an upgrade: its play is rebuilt from all its
+ * beacons, old and new, by a query, not from the new ones alone. */
+static void test_refold_legacy(void)
+{
+	kino_telemetry_limits_t l;
+	kino_telemetry_collector_t *c;
+	kino_error_t err = {0};
+	char msg[4096];
+	const char *sid = "0d0d";
+	bson_t *play;
+
+	kino_telemetry_limits_defaults(&l);
+	l.rate_per_s = 0;
+	c = collector("spool-legacy", &l);
+	tally_reset();
+	fx_start(msg, sizeof(msg), keys, sid, 0, t0, "title2", "asset2", "web", 600000);
+	submit(c, msg, 5);
+	wait_results(1);
+	fx_event(msg, sizeof(msg), sid, 1, t0 + 2000, "playing", "");
+	submit(c, msg, 5);
+	fx_event(msg, sizeof(msg), sid, 2, t0 + 10000, "rebuffer_start", "");
+	submit(c, msg, 5);
+	fx_event(msg, sizeof(msg), sid, 3, t0 + 13000, "rebuffer_end", "");
+	submit(c, msg, 5);
+	wait_results(4);
+	CHECK_INT_EQ(tal.acks, 4);
+	kino_telemetry_collector_destroy(c);
+	/* stopping wrote the live play: open, as it is */
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sid)));
+	CHECK_MSG(play != NULL, "a stopping collector did not write its live play");
+	CHECK(bson_has_field(play, "closed"));
+	{
+		bson_iter_t it;
+		CHECK(bson_iter_init_find(&it, play, "closed") && !bson_iter_as_bool(&it));
+	}
+	bson_destroy(play);
+
+	/* the old collector's documents: the same, under ObjectIds */
+	mongoc_client_t *cl = kino_db_client_pop(kdb);
+	mongoc_collection_t *co = coll(cl, "beacons");
+	for (int seq = 0; seq < 4; seq++) {
+		char id[32];
+		bson_error_t berr;
+		bson_t old = BSON_INITIALIZER;
+		bson_iter_t it;
+
+		snprintf(id, sizeof(id), "%s:%d", sid, seq);
+		bson_t *doc = find_one("beacons", BCON_NEW("_id", BCON_UTF8(id)));
+		CHECK_MSG(doc != NULL, "beacon %s is not stored under its _id", id);
+		bson_iter_init(&it, doc);
+		while (bson_iter_next(&it))
+			if (strcmp(bson_iter_key(&it), "_id") != 0)
+				bson_append_iter(&old, NULL, 0, &it);
+		bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
+		CHECK_MSG(mongoc_collection_delete_one(co, sel, NULL, NULL, &berr), "%s", berr.message);
+		CHECK_MSG(mongoc_collection_insert_one(co, &old, NULL, NULL, &berr), "%s", berr.message);
+		bson_destroy(sel);
+		bson_destroy(&old);
+		bson_destroy(doc);
+	}
+	mongoc_collection_destroy(co);
+	kino_db_client_push(kdb, cl);
+
+	/* a new collector (nothing bound) takes the rest of the session */
+	c = collector("spool-legacy2", &l);
+	tally_reset();
+	fx_heartbeat(msg, sizeof(msg), sid, 4, t0 + 20000, 15000, 2000000);
+	submit(c, msg, 5);
+	fx_event(msg, sizeof(msg), sid, 5, t0 + 31000, "session_end", "");
+	submit(c, msg, 5);
+	wait_results(2);
+	CHECK_INT_EQ(tal.acks, 2);
+	CHECK_MSG(kino_telemetry_collector_drain(c, 30000, &err) == 0, "%s", err.message);
+	play = find_one("plays", BCON_NEW("_id", BCON_UTF8(sid), "closed", BCON_BOOL(true)));
+	CHECK_MSG(play != NULL, "the play was not closed");
+	CHECK_INT_EQ(num(play, "startup_ms"), 2000);
+	CHECK_INT_EQ(num(play, "rebuffer_count"), 1);
+	CHECK_INT_EQ(num(play, "rebuffer_ms"), 3000);
+	CHECK_INT_EQ(num(play, "beacons"), 6);
+	bson_destroy(play);
+	kino_telemetry_collector_destroy(c);
+}
+
 /* ---- the database goes away under load ---- */
 
 typedef struct loader {
@@ -691,6 +775,7 @@ int main(void)
 	RUN_TEST(test_pipeline);
 	RUN_TEST(test_out_of_order);
 	RUN_TEST(test_hole_filled_late);
+	RUN_TEST(test_refold_legacy);
 	RUN_TEST(test_outage);
 	RUN_TEST(test_backoff);
 
