@@ -116,7 +116,7 @@ static const config_key_t keys[] = {
 	 .def = "1000", .help = "token-bucket depth of that limit"},
 	{.name = "telemetry.retry_after", .type = KEY_SECONDS,
 	 .offset = FIELD(telemetry_limits.retry_after_s), .min = 1, .max = 3600,
-	 .def = "2s", .help = "Retry-After when clients must back off"},
+	 .def = "1s", .help = "Retry-After when clients must back off"},
 	{.name = "mongo.uri", .type = KEY_STRING, .offset = FIELD(db.uri),
 	 .size = sizeof(((kino_config_t *)0)->db.uri), .def = "",
 	 .help = "a MongoDB URI; empty means the embedded server that `kino up` starts"},

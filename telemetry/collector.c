@@ -76,7 +76,7 @@ void kino_telemetry_limits_defaults(kino_telemetry_limits_t *l)
 		.max_future_s = 300,
 		.rate_per_s = 200,
 		.rate_burst = 1000,
-		.retry_after_s = 2,
+		.retry_after_s = 1,
 	};
 }
 
@@ -99,7 +99,7 @@ typedef struct item {
 /* Holes a play was folded across, remembered so that a beacon that fills
  * one later is noticed (past this many, any late beacon counts as one). */
 #define SESSION_GAPS_MAX 16
-/* A client told to back off retries after retry_after_s (2 s). */
+/* A client told to back off retries after retry_after_s (1 s by default). */
 #define AHEAD_WAIT_MS 15000
 
 typedef struct sess {
