@@ -317,6 +317,19 @@ static void test_pipeline(void)
 	kino_telemetry_collector_destroy(c);
 }
 
+/* A play's first two beacons: its session_start at t0 (acknowledged, the
+ * results then numbering `results`), and its first frame 2 s later. */
+static void open_play(kino_telemetry_collector_t *c, const char *sid, int results)
+{
+	char msg[4096];
+
+	fx_start(msg, sizeof(msg), keys, sid, 0, t0, "title2", "asset2", "web", 600000);
+	submit(c, msg, 5);
+	wait_results(results);
+	fx_event(msg, sizeof(msg), sid, 1, t0 + 2000, "playing", "");
+	submit(c, msg, 5);
+}
+
 /* Beacons out of order (one told to back off comes again after the next
  * ones): the collector holds those that came ahead and folds them once the
  * missing one is in, so the play is exact without being rebuilt from
@@ -335,11 +348,7 @@ static void test_out_of_order(void)
 	l.rate_per_s = 0;
 	c = collector("spool-order", &l);
 	tally_reset();
-	fx_start(msg, sizeof(msg), keys, sid, 0, t0, "title2", "asset2", "web", 600000);
-	submit(c, msg, 5);
-	wait_results(1);
-	fx_event(msg, sizeof(msg), sid, 1, t0 + 2000, "playing", "");
-	submit(c, msg, 5);
+	open_play(c, sid, 1);
 	/* 2 (rebuffer_start) is missing for now */
 	fx_event(msg, sizeof(msg), sid, 3, t0 + 13000, "rebuffer_end", "");
 	submit(c, msg, 5);
@@ -389,11 +398,7 @@ static void test_hole_filled_late(void)
 	c = collector("spool-hole", &l);
 	tally_reset();
 	for (int k = 0; k < 2; k++) {
-		fx_start(msg, sizeof(msg), keys, sids[k], 0, t0, "title2", "asset2", "web", 600000);
-		submit(c, msg, 5);
-		wait_results(1 + k * (after + 3));
-		fx_event(msg, sizeof(msg), sids[k], 1, t0 + 2000, "playing", "");
-		submit(c, msg, 5);
+		open_play(c, sids[k], 1 + k * (after + 3));
 		/* 2 (rebuffer_start at +10 s) is missing */
 		fx_event(msg, sizeof(msg), sids[k], 3, t0 + 13000, "rebuffer_end", "");
 		submit(c, msg, 5);
@@ -446,11 +451,7 @@ static void test_refold_legacy(void)
 	l.rate_per_s = 0;
 	c = collector("spool-legacy", &l);
 	tally_reset();
-	fx_start(msg, sizeof(msg), keys, sid, 0, t0, "title2", "asset2", "web", 600000);
-	submit(c, msg, 5);
-	wait_results(1);
-	fx_event(msg, sizeof(msg), sid, 1, t0 + 2000, "playing", "");
-	submit(c, msg, 5);
+	open_play(c, sid, 1);
 	fx_event(msg, sizeof(msg), sid, 2, t0 + 10000, "rebuffer_start", "");
 	submit(c, msg, 5);
 	fx_event(msg, sizeof(msg), sid, 3, t0 + 13000, "rebuffer_end", "");
