@@ -579,13 +579,12 @@ static bool queue_busy(writer_t *w)
 	return busy;
 }
 
-/* Writes the plays that changed (every FLUSH_INTERVAL_MS) with the pending
- * concurrency counts, and closes those that are over or silent: refolded
- * from `beacons` first, which needs the spool empty (else some of their
- * beacons are not in MongoDB yet) and, unless stopping, the writer's queue
- * empty (`busy` false): on FerretDB a refold is a scan of `beacons`, which
- * would stop every beacon behind it for as long. false when MongoDB
- * failed. */
+/* Writes, on a flush, the plays that changed and are due (PLAY_REWRITE_MS)
+ * with the pending concurrency counts, and closes those that are over or
+ * silent: refolded from `beacons` first when `mend` says so, which needs
+ * the spool empty (else some of their beacons are not in MongoDB yet) and,
+ * unless stopping, the writer's queue empty (`busy` false): beacons first.
+ * false when MongoDB failed. */
 static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, bool busy)
 {
 	kino_telemetry_collector_t *c = w->c;
@@ -606,7 +605,8 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 			if (s->nahead > 0 && (close_now || now - s->ahead_since > AHEAD_WAIT_MS ||
 					      atomic_load(&c->stop))) {
 				/* the missing beacon did not come: fold what came
-				 * after it and let the refold below mend the play */
+				 * after it, across the hole (remembered, should it
+				 * fill later) */
 				give_up_gap(w, s);
 				s->dirty = true;
 			}
@@ -630,7 +630,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 				long long upto = s->st.last_seq;
 				for (int i = 0; i < s->nahead; i++)
 					upto = s->ahead_seq[i] > upto ? s->ahead_seq[i] : upto;
-				if (tel_session_refold(c->db, s->st.session_id, s->legacy ? -2 : upto, &fresh,
+				if (tel_session_refold(c->db, s->st.session_id, upto, s->legacy, &fresh,
 						       &err) == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
@@ -730,7 +730,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 			continue;
 		atomic_fetch_add(&c->refolds, 1);
 		KINO_LOG_INFO("refolding play %s from its beacons (left open, idle)", ids[i]);
-		if (tel_session_refold(c->db, ids[i], -1, &p, &err) == 0 && p.has_start &&
+		if (tel_session_refold(c->db, ids[i], -1, false, &p, &err) == 0 && p.has_start &&
 		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, NULL, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}

@@ -225,9 +225,9 @@ int tel_session_start_find(kino_db_t *db, const char *session_id,
 void tel_beacon_id(const char *session_id, long long seq, char *out, size_t size);
 /* Refolds a session from every stored beacon, in seq order: looked up by
  * _id from seq 0 to `upto` (the last seq known, -1 for none) and on while
- * any turn up; by a query on session_id when none does, or at once with
- * upto -2 (a session begun before beacons had such _ids). */
-int tel_session_refold(kino_db_t *db, const char *session_id, long long upto,
+ * any turn up; by a query on session_id when none does, or at once when
+ * `legacy` (a session begun before beacons had such _ids). */
+int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, bool legacy,
 			 play_state_t *p, kino_error_t *err);
 /* Upserts plays documents and $inc's concurrency rollups, a few updates
  * per command (FerretDB, see telemetry_store.c). plays[i]/closed[i]: states

@@ -199,6 +199,8 @@ int tel_session_start_find(kino_db_t *db, const char *session_id, beacon_t *b,
 		goto out;
 	if (ret != 0 && ret != KINO_ENOENT)
 		goto out;
+	beacon_cleanup(b); /* it may hold seq 0's fields */
+	beacon_init(b);
 	filter = BCON_NEW("session_id", BCON_UTF8(session_id), "event", BCON_UTF8("session_start"));
 	opts = BCON_NEW("limit", BCON_INT64(1));
 	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
@@ -285,8 +287,8 @@ static int refold_by_id(kino_db_t *db, mongoc_collection_t *coll, const char *se
 	return ret;
 }
 
-int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, play_state_t *p,
-			 kino_error_t *err)
+int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, bool legacy,
+			 play_state_t *p, kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *coll = mongoc_client_get_collection(c, kino_db_name(db), "beacons");
@@ -299,15 +301,15 @@ int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, pl
 	/* By _id first: lookups that cost the same however large `beacons`
 	 * grows, where a query by session_id is a scan of it on FerretDB. */
 	play_state_init(p, session_id);
-	ret = upto == -2 ? 0 : refold_by_id(db, coll, session_id, upto, p, &found, err);
-	if (ret != 0 || (upto != -2 && found > 0))
+	ret = legacy ? 0 : refold_by_id(db, coll, session_id, upto, p, &found, err);
+	if (ret != 0 || found > 0)
 		goto done;
-	/* Nothing under those _ids: beacons stored before they had them. */
+	/* Nothing under those _ids (p is as initialised): beacons stored
+	 * before they had them. */
 	filter = BCON_NEW("session_id", BCON_UTF8(session_id));
 	opts = BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}", "projection", "{", "_id",
 			BCON_INT32(0), "cmcd", BCON_INT32(0), "}");
 	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	play_state_init(p, session_id);
 	while (mongoc_cursor_next(cur, &doc)) {
 		beacon_t b;
 
