@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 
 #define SESSION_BUCKETS 4096
 #define SWEEP_INTERVAL_MS 30000
@@ -101,6 +102,11 @@ typedef struct item {
 #define SESSION_GAPS_MAX 16
 /* A client told to back off retries after retry_after_s (1 s by default). */
 #define AHEAD_WAIT_MS 15000
+/* A closed play stays in memory this long, for its stragglers: the
+ * session_end after an `ended` that closed it, a retry told to back off.
+ * One forgotten at once would come back as a play begun elsewhere, held,
+ * then refolded from `beacons`. */
+#define CLOSED_LINGER_MS AHEAD_WAIT_MS
 
 typedef struct sess {
 	play_state_t st;
@@ -115,9 +121,10 @@ typedef struct sess {
 	bool mend;
 	bool dirty;   /* changed since last written */
 	bool closing; /* over: refold and close once the spool is empty */
-	bool drop;    /* silent and never started: forget it */
+	bool drop;    /* to forget: silent and never started, or closed a while */
 	bool stored;  /* written to `plays` by this writer at least once */
 	int64_t written_ms; /* when it last was */
+	int64_t closed_ms;  /* when it was written closed; 0 while open */
 	/* Beacons that came ahead of a missing one (told to back off, it
 	 * comes again soon), held in seq order until it does: folding them
 	 * now would make the play inexact, and mending it later is a refold,
@@ -148,8 +155,7 @@ typedef struct writer {
 	/* owned by the writer thread */
 	sess_t *buckets[SESSION_BUCKETS];
 	int nsess;
-	conc_inc_t *conc;
-	int nconc, capconc;
+	conc_counts_t conc;
 	int64_t last_sweep;
 	int64_t last_flush;
 } writer_t;
@@ -252,37 +258,13 @@ static void sess_remove(writer_t *w, const char *sid)
 	}
 }
 
-static void conc_add(writer_t *w, int64_t minute, const play_state_t *p)
-{
-	for (int i = 0; i < w->nconc; i++) {
-		if (w->conc[i].minute == minute && strcmp(w->conc[i].title_id, p->title_id) == 0 &&
-		    strcmp(w->conc[i].device, p->device) == 0) {
-			w->conc[i].n++;
-			return;
-		}
-	}
-	if (w->nconc == w->capconc) {
-		int cap = w->capconc ? w->capconc * 2 : 64;
-		conc_inc_t *n = realloc(w->conc, (size_t)cap * sizeof(*n));
-		if (n == NULL) {
-			KINO_LOG_ERROR("out of memory: a concurrency count is lost");
-			return;
-		}
-		w->conc = n;
-		w->capconc = cap;
-	}
-	w->conc[w->nconc] = (conc_inc_t){.minute = minute, .n = 1};
-	snprintf(w->conc[w->nconc].title_id, sizeof(w->conc[0].title_id), "%s", p->title_id);
-	snprintf(w->conc[w->nconc].device, sizeof(w->conc[0].device), "%s", p->device);
-	w->nconc++;
-}
-
 static void fold_one(writer_t *w, sess_t *s, const beacon_t *b)
 {
 	int64_t minute = play_fold(&s->st, b);
 
-	if (minute >= 0 && !s->partial)
-		conc_add(w, minute, &s->st);
+	if (minute >= 0 && !s->partial &&
+	    conc_counts_add(&w->conc, minute, s->st.title_id, s->st.device) != 0)
+		KINO_LOG_ERROR("out of memory: a concurrency count is lost");
 }
 
 /* Holds a beacon that came ahead of a missing one; false when there is no
@@ -592,14 +574,22 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 	play_state_t **plays = malloc((size_t)(w->nsess + 1) * sizeof(*plays));
 	bool *closed = malloc((size_t)(w->nsess + 1) * sizeof(*closed));
 	bool *unwritten = malloc((size_t)(w->nsess + 1) * sizeof(*unwritten));
+	conc_entry_t **conc = NULL;
+	int nconc = 0;
 	kino_error_t err = {0};
 	bool ok = false;
-	int np = 0, written = 0;
+	int np = 0;
 
 	if (plays == NULL || closed == NULL || unwritten == NULL)
 		goto out;
 	for (int b = 0; b < SESSION_BUCKETS; b++) {
 		for (sess_t *s = w->buckets[b]; s != NULL; s = s->next) {
+			s->drop = false; /* decided afresh: a straggler may have come */
+			if (s->closed_ms > 0 && !s->dirty && !s->closing && !s->mend && s->nahead == 0) {
+				/* closed and written: forgotten once no straggler came */
+				s->drop = now - s->closed_ms > CLOSED_LINGER_MS;
+				continue;
+			}
 			bool close_now = spool_empty && (s->closing || now - s->active_ms > idle);
 
 			if (s->nahead > 0 && (close_now || now - s->ahead_since > AHEAD_WAIT_MS ||
@@ -667,19 +657,17 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 		ok = true;
 		goto out;
 	}
-	if ((np > 0 || w->nconc > 0) &&
-	    tel_plays_write(c->db, plays, closed, unwritten, np, w->conc, w->nconc, &written, now,
-			    &err) != 0) {
-		/* the counts applied are gone from the list: never $inc'd twice */
-		if (written > 0) {
-			memmove(w->conc, w->conc + written,
-				(size_t)(w->nconc - written) * sizeof(*w->conc));
-			w->nconc -= written;
-		}
-		KINO_LOG_WARN("%s", kino_error_message(&err));
+	/* sized now: give_up_gap above may have added counts */
+	conc = malloc((size_t)(w->conc.n + 1) * sizeof(*conc));
+	if (conc == NULL)
 		goto out;
+	nconc = conc_counts_dirty(&w->conc, conc, w->conc.n);
+	if ((np > 0 || nconc > 0) &&
+	    tel_plays_write(c->db, plays, closed, unwritten, np, conc, nconc, now, &err) != 0) {
+		KINO_LOG_WARN("%s", kino_error_message(&err));
+		goto out; /* all of it again next time: absolute values */
 	}
-	w->nconc = 0;
+	conc_counts_written(&w->conc, conc, nconc);
 	w->last_flush = now;
 	for (int b = 0; b < SESSION_BUCKETS; b++) {
 		for (sess_t *s = w->buckets[b], *next; s != NULL; s = next) {
@@ -690,17 +678,21 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 	}
 	for (int i = 0; i < np; i++) {
 		sess_t *s = sess_find(w, plays[i]->session_id, NULL);
-		if (closed[i]) {
+		if (s == NULL)
+			continue;
+		if (closed[i] && s->closed_ms == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
-			sess_remove(w, plays[i]->session_id);
-		} else if (s != NULL) {
-			s->dirty = false;
-			s->stored = true;
-			s->written_ms = now;
+		if (closed[i]) { /* it lingers (CLOSED_LINGER_MS) */
+			s->closed_ms = now;
+			s->closing = false;
 		}
+		s->dirty = false;
+		s->stored = true;
+		s->written_ms = now;
 	}
 	ok = true;
 out:
+	free(conc);
 	free(unwritten);
 	free(closed);
 	free(plays);
@@ -731,7 +723,7 @@ static void sweep_stale(writer_t *w, int64_t now)
 		atomic_fetch_add(&c->refolds, 1);
 		KINO_LOG_INFO("refolding play %s from its beacons (left open, idle)", ids[i]);
 		if (tel_session_refold(c->db, ids[i], -1, false, &p, &err) == 0 && p.has_start &&
-		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, NULL, now, &err) == 0)
+		    tel_plays_write(c->db, &pp, &yes, NULL, 1, NULL, 0, now, &err) == 0)
 			atomic_fetch_add(&c->plays_closed, 1);
 	}
 	free(ids);
@@ -746,7 +738,7 @@ static bool sessions_pending(writer_t *w)
 				return true;
 		}
 	}
-	return w->nconc > 0;
+	return conc_counts_pending(&w->conc);
 }
 
 /* A writer's housekeeping between batches, MongoDB up only: replays a
@@ -1114,6 +1106,8 @@ kino_telemetry_collector_t *kino_telemetry_collector_new(
 	const kino_telemetry_limits_t *limits, kino_error_t *err)
 {
 	kino_telemetry_collector_t *c = calloc(1, sizeof(*c));
+	unsigned char rnd[6];
+	char instance[2 * sizeof(rnd) + 1];
 	rebind_t rb;
 
 	if (c == NULL) {
@@ -1150,9 +1144,18 @@ kino_telemetry_collector_t *kino_telemetry_collector_new(
 	spool_scan(c->spool, rebind_doc, &rb);
 	if (rb.n > 0)
 		KINO_LOG_INFO("rebound %d sessions from the spool", rb.n);
+	/* names this process in its writers' concurrency documents */
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		kino_error_set(err, KINO_EIO, "no random bytes for the collector's name");
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(instance + 2 * i, 3, "%02x", rnd[i]);
 	c->nwriters = c->lim.writers;
 	for (int i = 0; i < c->nwriters; i++) {
 		writer_t *w = &c->writers[i];
+
+		char owner[40];
 
 		w->c = c;
 		w->idx = i;
@@ -1160,7 +1163,9 @@ kino_telemetry_collector_t *kino_telemetry_collector_new(
 		w->ring = calloc((size_t)w->cap, sizeof(*w->ring));
 		pthread_mutex_init(&w->mu, NULL);
 		pthread_cond_init(&w->cv, NULL);
-		if (w->ring == NULL || pthread_create(&w->th, NULL, writer_main, w) != 0) {
+		snprintf(owner, sizeof(owner), "%s-%d", instance, i);
+		if (w->ring == NULL || conc_counts_init(&w->conc, owner) != 0 ||
+		    pthread_create(&w->th, NULL, writer_main, w) != 0) {
 			kino_error_set(err, KINO_ENOMEM, "cannot start a telemetry writer");
 			goto fail;
 		}
@@ -1197,7 +1202,7 @@ void kino_telemetry_collector_destroy(kino_telemetry_collector_t *c)
 				free(s);
 			}
 		}
-		free(w->conc);
+		conc_counts_free(&w->conc);
 		free(w->ring);
 		if (w->cap > 0) {
 			pthread_mutex_destroy(&w->mu);

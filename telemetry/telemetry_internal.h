@@ -229,26 +229,48 @@ void tel_beacon_id(const char *session_id, long long seq, char *out, size_t size
  * `legacy` (a session begun before beacons had such _ids). */
 int tel_session_refold(kino_db_t *db, const char *session_id, long long upto, bool legacy,
 			 play_state_t *p, kino_error_t *err);
-/* Upserts plays documents and $inc's concurrency rollups, a few updates
- * per command (FerretDB, see telemetry_store.c). plays[i]/closed[i]: states
- * to write; conc: {minute, title, device, n}. *conc_written (OUT, NULL
- * allowed): how many of conc, from the first, were applied; on an error
- * only the others may be retried, since $inc is not idempotent. */
-typedef struct conc_inc {
+/* One writer's concurrent-viewer counts (concurrency_counts.c): plays per
+ * (minute, title, device), each in a `concurrency` document of its own
+ * (`id`) written with its absolute count, so that no two writers race on
+ * a document and a retry never counts twice. */
+typedef struct conc_entry {
 	int64_t minute;
 	char title_id[BEACON_NAME_MAX + 1];
 	char device[BEACON_SHORT_MAX + 1];
-	long long n;
-} conc_inc_t;
-/* Writes plays (closed[i]: the play is over) and $incs the concurrency
- * counts. fresh[i] (fresh may be NULL) says this process never wrote plays[i]:
- * a fresh play (live or closed) is inserted whole, with the others new then
- * in one command, and upserted only when it was there after all. *conc_written
- * says how many counts were applied, also on failure. */
+	char id[BEACON_NAME_MAX + BEACON_SHORT_MAX + 80];
+	long long viewers;
+	bool dirty; /* counted since last written */
+	int next;   /* hash chain */
+} conc_entry_t;
+typedef struct conc_counts {
+	conc_entry_t *e;
+	int n, cap;
+	int *buckets;
+	char owner[40]; /* "<collector>-<writer>", in every _id */
+	unsigned long long serial;
+	int64_t newest; /* the latest minute counted */
+} conc_counts_t;
+int conc_counts_init(conc_counts_t *cc, const char *owner);
+void conc_counts_free(conc_counts_t *cc);
+/* One more play in that minute, title and device; -1 when out of memory. */
+int conc_counts_add(conc_counts_t *cc, int64_t minute, const char *title, const char *device);
+/* The counts to write (at most max, cc->n is enough) into out; how many. */
+int conc_counts_dirty(conc_counts_t *cc, conc_entry_t **out, int max);
+bool conc_counts_pending(const conc_counts_t *cc);
+/* done[0..n) are written; forgets clean counts 10 minutes behind the
+ * newest (the pointers from conc_counts_dirty are then stale). */
+void conc_counts_written(conc_counts_t *cc, conc_entry_t *const *done, int n);
+
+/* Writes plays (closed[i]: the play is over) and the concurrency counts
+ * conc[0..nconc), a few updates per command (FerretDB, see
+ * telemetry_store.c). fresh[i] (fresh may be NULL) says this process never
+ * wrote plays[i]: a fresh play (live or closed) is inserted whole, with the
+ * others new then in one command, and upserted only when it was there after
+ * all. Everything it writes is absolute values, so on an error all of it may
+ * be written again. */
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays,
 		      const bool *closed, const bool *fresh, int nplays,
-		      const conc_inc_t *conc, int nconc, int *conc_written, int64_t now_ms,
-		      kino_error_t *err);
+		      conc_entry_t *const *conc, int nconc, int64_t now_ms, kino_error_t *err);
 /* Session ids of plays left open, idle since before idle_before_ms. */
 int tel_plays_stale(kino_db_t *db, int64_t idle_before_ms, char (*ids)[BEACON_ID_MAX + 1],
 		      int max, int *n, kino_error_t *err);

@@ -6,11 +6,12 @@
  *                are no-ops
  *   plays        one per playback session, _id = session_id, upserted with
  *                $set/$setOnInsert as beacons arrive, closed at the end
- *   concurrency  _id "<minute ms>|<title>|<device>", {minute, title_id,
- *                device, viewers}: $inc upserts, one per viewer-minute
+ *   concurrency  _id "<minute ms>|<title>|<device>|<writer>.<n>", {minute,
+ *                title_id, device, viewers}: each writer's own count,
+ *                upserted with $set (concurrency_counts.c)
  *
  * Uses only what FerretDB v1.24 supports: unordered bulk inserts, upserts
- * with $set/$setOnInsert/$inc, find with sort/projection, createIndexes.
+ * with $set/$setOnInsert, find with sort/projection, createIndexes.
  * Blocking: writer threads only.
  *
  * Updates go UPDATES_PER_COMMAND at a time: FerretDB v1.24 (SQLite) keeps
@@ -387,8 +388,8 @@ out:
 }
 
 int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *closed,
-		      const bool *fresh, int nplays, const conc_inc_t *conc, int nconc,
-		      int *conc_written, int64_t now_ms, kino_error_t *err)
+		      const bool *fresh, int nplays, conc_entry_t *const *conc, int nconc,
+		      int64_t now_ms, kino_error_t *err)
 {
 	mongoc_client_t *c = kino_db_client_pop(db);
 	mongoc_collection_t *pc = mongoc_client_get_collection(c, kino_db_name(db), "plays");
@@ -400,8 +401,6 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 	bool *todo = malloc((size_t)nplays + 1);
 	int ret = 0;
 
-	if (conc_written != NULL)
-		*conc_written = 0;
 	if (todo == NULL)
 		ret = kino_error_set(err, KINO_ENOMEM, "out of memory");
 	if (ret == 0)
@@ -439,24 +438,18 @@ int tel_plays_write(kino_db_t *db, play_state_t *const *plays, const bool *close
 		int last = first + UPDATES_PER_COMMAND < nconc ? first + UPDATES_PER_COMMAND : nconc;
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(cc, opts);
 		for (int i = first; i < last; i++) {
-			char id[320];
-			bson_t *sel, *upd;
-
-			snprintf(id, sizeof(id), "%lld|%s|%s", (long long)conc[i].minute,
-				 conc[i].title_id, conc[i].device);
-			sel = BCON_NEW("_id", BCON_UTF8(id));
-			upd = BCON_NEW("$setOnInsert", "{", "minute", BCON_DATE_TIME(conc[i].minute),
-				       "title_id", BCON_UTF8(conc[i].title_id), "device",
-				       BCON_UTF8(conc[i].device), "}", "$inc", "{", "viewers",
-				       BCON_INT64(conc[i].n), "}");
+			/* absolute, in this writer's own document: concurrency_counts.c */
+			bson_t *sel = BCON_NEW("_id", BCON_UTF8(conc[i]->id));
+			bson_t *upd = BCON_NEW("$setOnInsert", "{", "minute", BCON_DATE_TIME(conc[i]->minute),
+					       "title_id", BCON_UTF8(conc[i]->title_id), "device",
+					       BCON_UTF8(conc[i]->device), "}", "$set", "{", "viewers",
+					       BCON_INT64(conc[i]->viewers), "}");
 			mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, upsert, NULL);
 			bson_destroy(upd);
 			bson_destroy(sel);
 		}
 		if (!mongoc_bulk_operation_execute(bulk, &reply, &berr))
 			ret = db_fail(db, err, "counting concurrent viewers", &berr);
-		else if (conc_written != NULL)
-			*conc_written = last;
 		bson_destroy(&reply);
 		mongoc_bulk_operation_destroy(bulk);
 	}
