@@ -80,7 +80,7 @@ static const config_key_t keys[] = {
 	 .def = "4096", .help = "beacons waiting per writer before clients back off"},
 	{.name = "telemetry.writers", .type = KEY_INT,
 	 .offset = FIELD(telemetry_limits.writers), .min = 1, .max = 64,
-	 .def = "2", .help = "threads writing beacons to MongoDB or the spool"},
+	 .def = "4", .help = "threads writing beacons to MongoDB or the spool"},
 	{.name = "telemetry.batch", .type = KEY_INT,
 	 .offset = FIELD(telemetry_limits.batch_max), .min = 1, .max = 100000,
 	 .def = "500", .help = "beacons per bulk insert"},

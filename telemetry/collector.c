@@ -176,7 +176,26 @@ struct kino_telemetry_collector {
 	atomic_ullong seq_fallback;
 	atomic_ullong accepted, acked, rejected, backoff, throttled, spooled, replayed,
 		refused, plays_closed, refolds;
+	/* where the writers' time goes, in µs summed over writers */
+	atomic_ullong us_insert, us_plays, us_lookups, us_idle;
 };
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Adds the µs since *t0 to *acc and restarts *t0. */
+static void time_add(atomic_ullong *acc, int64_t *t0)
+{
+	int64_t t = now_us();
+
+	atomic_fetch_add(acc, (unsigned long long)(t - *t0));
+	*t0 = t;
+}
 
 static void deliver(kino_telemetry_collector_t *c, kino_beacon_done_fn done, void *ud,
 		    kino_beacon_result_t *r)
@@ -436,7 +455,9 @@ static bool bind_late(writer_t *w, item_t *it)
 				    "the session cannot be checked now; retry");
 			goto out;
 		}
+		int64_t t0 = now_us();
 		r = tel_session_start_find(c->db, it->sid, &b, &it->legacy, &err);
+		time_add(&c->us_lookups, &t0);
 		if (r == KINO_ENOENT) {
 			item_answer(c, it, KINO_BEACON_REJECT, "session_id",
 				    "no accepted session_start for this session_id");
@@ -487,9 +508,13 @@ static void process_batch(writer_t *w, item_t *items, int n)
 	if (nlive == 0)
 		goto out;
 	to_spool = !db_up(c) || now - oldest > c->lim.slow_db_ms || !indexes_ready(c);
-	if (!to_spool && tel_beacons_insert(c->db, docs, nlive, refused, &err) != 0) {
-		KINO_LOG_WARN("%s; spooling %d beacons", kino_error_message(&err), nlive);
-		to_spool = true;
+	if (!to_spool) {
+		int64_t t0 = now_us();
+		if (tel_beacons_insert(c->db, docs, nlive, refused, &err) != 0) {
+			KINO_LOG_WARN("%s; spooling %d beacons", kino_error_message(&err), nlive);
+			to_spool = true;
+		}
+		time_add(&c->us_insert, &t0);
 	}
 	if (to_spool) {
 		kino_error_clear(&err);
@@ -620,8 +645,11 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 				long long upto = s->st.last_seq;
 				for (int i = 0; i < s->nahead; i++)
 					upto = s->ahead_seq[i] > upto ? s->ahead_seq[i] : upto;
-				if (tel_session_refold(c->db, s->st.session_id, upto, s->legacy, &fresh,
-						       &err) == 0) {
+				int64_t t0 = now_us();
+				int r = tel_session_refold(c->db, s->st.session_id, upto, s->legacy, &fresh,
+							   &err);
+				time_add(&c->us_lookups, &t0);
+				if (r == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
 					if (lm > s->st.last_minute)
@@ -637,7 +665,9 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 			} else if (close_now && s->st.has_start) {
 				/* folded whole here, so no refold; the viewer still
 				 * comes from core's playback session, as a refold's */
+				int64_t t0 = now_us();
 				tel_play_viewer(c->db, &s->st);
+				time_add(&c->us_lookups, &t0);
 			}
 			if (s->partial || !s->st.has_start) {
 				/* nothing to write: no session_start anywhere yet */
@@ -662,10 +692,14 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 	if (conc == NULL)
 		goto out;
 	nconc = conc_counts_dirty(&w->conc, conc, w->conc.n);
-	if ((np > 0 || nconc > 0) &&
-	    tel_plays_write(c->db, plays, closed, unwritten, np, conc, nconc, now, &err) != 0) {
-		KINO_LOG_WARN("%s", kino_error_message(&err));
-		goto out; /* all of it again next time: absolute values */
+	if (np > 0 || nconc > 0) {
+		int64_t t0 = now_us();
+		int r = tel_plays_write(c->db, plays, closed, unwritten, np, conc, nconc, now, &err);
+		time_add(&c->us_plays, &t0);
+		if (r != 0) {
+			KINO_LOG_WARN("%s", kino_error_message(&err));
+			goto out; /* all of it again next time: absolute values */
+		}
 	}
 	conc_counts_written(&w->conc, conc, nconc);
 	w->last_flush = now;
@@ -760,8 +794,11 @@ static void maintain(writer_t *w)
 		atomic_load(&c->stop);
 	if (!write_plays(w, now, flush, spool_empty, busy))
 		goto out;
-	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS)
+	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS) {
+		int64_t t0 = now_us();
 		sweep_stale(w, now);
+		time_add(&c->us_lookups, &t0);
+	}
 	pending = !spool_empty || sessions_pending(w);
 out:
 	pthread_mutex_lock(&w->mu);
@@ -789,7 +826,9 @@ static void *writer_main(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
+			int64_t t0 = now_us();
 			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+			time_add(&c->us_idle, &t0);
 		}
 		while (batch != NULL && n < max && w->count > 0) {
 			batch[n++] = w->ring[w->head];
@@ -1257,6 +1296,10 @@ void kino_telemetry_collector_stats(const kino_telemetry_collector_t *cc,
 		.queued = atomic_load(&c->inflight),
 		.plays_closed = atomic_load(&c->plays_closed),
 		.refolds = atomic_load(&c->refolds),
+		.writer_us_insert = atomic_load(&c->us_insert),
+		.writer_us_plays = atomic_load(&c->us_plays),
+		.writer_us_lookups = atomic_load(&c->us_lookups),
+		.writer_us_idle = atomic_load(&c->us_idle),
 	};
 }
 
@@ -1276,6 +1319,10 @@ GAUGE_FN(g_spool_bytes, s.spool_bytes)
 GAUGE_FN(g_queued, s.queued)
 GAUGE_FN(g_plays_closed, s.plays_closed)
 GAUGE_FN(g_refolds, s.refolds)
+GAUGE_FN(g_us_insert, s.writer_us_insert / 1e6)
+GAUGE_FN(g_us_plays, s.writer_us_plays / 1e6)
+GAUGE_FN(g_us_lookups, s.writer_us_lookups / 1e6)
+GAUGE_FN(g_us_idle, s.writer_us_idle / 1e6)
 
 int kino_telemetry_collector_gauges_add(kino_telemetry_collector_t *c, kino_metrics_t *m,
 					kino_error_t *err)
@@ -1292,6 +1339,12 @@ int kino_telemetry_collector_gauges_add(kino_telemetry_collector_t *c, kino_metr
 		{"kino_telemetry_beacons_queued", "beacons waiting for a writer", g_queued},
 		{"kino_telemetry_plays_closed", "plays closed (written whole)", g_plays_closed},
 		{"kino_telemetry_refolds", "plays rebuilt from their stored beacons", g_refolds},
+		{"kino_telemetry_writer_insert_seconds", "writers' time inserting beacons", g_us_insert},
+		{"kino_telemetry_writer_plays_seconds", "writers' time writing plays and rollups",
+		 g_us_plays},
+		{"kino_telemetry_writer_lookup_seconds",
+		 "writers' time reading back sessions, viewers and refolds", g_us_lookups},
+		{"kino_telemetry_writer_idle_seconds", "writers' time waiting for beacons", g_us_idle},
 	};
 	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
 		int r = kino_metrics_gauge_add(m, g[i].name, g[i].help, g[i].fn, c);

@@ -43,7 +43,7 @@ typedef struct kino_telemetry_limits {
 	size_t max_beacon;        /* bytes of one beacon: 8 KiB */
 	size_t max_message;       /* bytes of one submitted message: 256 KiB */
 	int queue_capacity;       /* beacons waiting per writer: 4096 */
-	int writers;              /* writer threads: 2 */
+	int writers;              /* writer threads: 4 */
 	int batch_max;            /* beacons per bulk insert: 500 */
 	int64_t spool_max_bytes;  /* spool size on disk: 256 MiB */
 	int slow_db_ms;           /* a batch older than this is spooled: 2000 */
@@ -54,7 +54,7 @@ typedef struct kino_telemetry_limits {
 	int rate_per_s;           /* beacons per second per client address: 200;
 				     0 turns flood protection off */
 	int rate_burst;           /* token bucket depth: 1000 */
-	int retry_after_s;        /* advised wait when backing off: 2 */
+	int retry_after_s;        /* advised wait when backing off: 1 */
 } kino_telemetry_limits_t;
 
 /* Fills limits with the defaults written above. */
@@ -139,6 +139,10 @@ typedef struct kino_telemetry_stats {
 	unsigned long long plays_closed;
 	unsigned long long refolds;   /* plays rebuilt from `beacons` (a scan
 					 on FerretDB): a beacon was missing */
+	/* Where the writers' time went, µs summed over the writers: inserting
+	 * beacons, writing plays and rollups, reading back (session_start
+	 * lookups, viewers, refolds), and idle on an empty queue. */
+	unsigned long long writer_us_insert, writer_us_plays, writer_us_lookups, writer_us_idle;
 } kino_telemetry_stats_t;
 
 /* A snapshot of the counters; any thread. */
