@@ -72,6 +72,7 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		{"connections", required_argument, NULL, 'c'},
 		{"seed", required_argument, NULL, 's'},
 		{"drain", required_argument, NULL, 'D'},
+		{"window", required_argument, NULL, 'w'},
 		{"json", no_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
@@ -126,6 +127,11 @@ static int run(int argc, char **argv, const kino_config_t *cfg)
 		case 'D':
 			if (!parse_num(optarg, 0, 3600, &lc.drain_s))
 				goto bad;
+			break;
+		case 'w':
+			if (!parse_num(optarg, 0, 1000000, &v))
+				goto bad;
+			lc.window = (int)v;
 			break;
 		case 'j':
 			json = true;
@@ -194,6 +200,8 @@ const kino_command_t kino_cmd_loadgen = {
 		 "  --connections C     WebSockets shared by the viewers (4)\n"
 		 "  --seed N            replays the same sessions (default: a fresh one)\n"
 		 "  --drain S           after the run, wait up to S seconds for acks (30)\n"
+		 "  --window W          beacons unanswered per connection, at most (256;\n"
+		 "                      0: no limit, a backlog is sent whole after a back-off)\n"
 		 "  --json              the report as one JSON object\n"
 		 "\n"
 		 "Tokens are signed with playback.keys (else <data_dir>/keys/playback.keys),\n"

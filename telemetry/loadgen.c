@@ -13,7 +13,10 @@
  * latency is measured from its latest send), error (refused: counted, never
  * sent again). A backoff or throttled answer puts the beacon back in the
  * queue, ahead of its session's later beacons, and holds the connection
- * for retry_after_s. A connection that closes
+ * for retry_after_s. A connection keeps at most `window` beacons written
+ * and unanswered, as a player's SDK does: what a backlog adds waits its
+ * turn on the client instead of being refused and resent over and over
+ * while the collector is saturated. A connection that closes
  * is opened again after RECONNECT_US, and its queue is rebuilt from every
  * unsettled beacon of its sessions in seq order, so session_start goes
  * first; the collector is idempotent on (session_id, seq), so a resend of a
@@ -52,6 +55,7 @@ typedef struct lg_conn {
 	int64_t hold_until_us; /* backed off until */
 	lg_ref_t *queue;      /* refs [qhead, qlen) wait to be written */
 	size_t qhead, qlen, qcap;
+	int inflight;         /* written and not answered yet */
 	char *rx;
 	size_t rx_len;
 } lg_conn_t;
@@ -101,6 +105,7 @@ void kino_loadgen_config_defaults(kino_loadgen_config_t *cfg)
 	cfg->connections = 4;
 	cfg->seed = 1;
 	cfg->drain_s = 30;
+	cfg->window = 256;
 }
 
 /* ws://host[:port][/path] into run; KINO_EINVAL otherwise. */
@@ -148,6 +153,8 @@ int kino_loadgen_config_validate(const kino_loadgen_config_t *cfg, kino_error_t 
 		return kino_error_set(err, KINO_EINVAL, "--heartbeat-ms must be 10..600000");
 	if (cfg->connections < 1 || cfg->connections > 10000)
 		return kino_error_set(err, KINO_EINVAL, "--connections must be 1..10000");
+	if (cfg->window < 0 || cfg->window > 1000000)
+		return kino_error_set(err, KINO_EINVAL, "--window must be 0..1000000 beacons");
 	if (!(cfg->drain_s >= 0))
 		return kino_error_set(err, KINO_EINVAL, "--drain must be >= 0 s");
 	if (cfg->keys == NULL)
@@ -206,6 +213,7 @@ static void requeue(lg_run_t *run, int ci)
 	lg_conn_t *c = &run->conns[ci];
 
 	c->qhead = c->qlen = 0;
+	c->inflight = 0; /* the lost connection's answers never come */
 	for (int i = ci; i < run->nsessions; i += run->cfg->connections) {
 		lg_session_t *s = run->sessions[i];
 
@@ -288,6 +296,8 @@ static void on_answer(lg_run_t *run, lg_conn_t *c, const char *msg)
 	b = &s->beacons[seq];
 	if (b->state == LG_ACKED || b->state == LG_REJECTED)
 		return; /* the answer to an earlier send of a resent beacon */
+	if (b->state == LG_INFLIGHT)
+		c->inflight--;
 	if (strncmp(type, "ack\"", 4) == 0) {
 		record_latency(run, now - b->sent_us);
 		b->state = LG_ACKED;
@@ -328,10 +338,10 @@ static int write_some(lg_run_t *run, lg_conn_t *c)
 	unsigned char *buf = run->tx + LWS_PRE;
 	size_t len = 1;
 	int64_t now = mono_us();
-	int n;
+	int n, window = run->cfg->window;
 
 	buf[0] = '[';
-	while (c->qhead < c->qlen) {
+	while (c->qhead < c->qlen && (window == 0 || c->inflight < window)) {
 		lg_ref_t r = c->queue[c->qhead];
 		lg_session_t *s = run->sessions[r.session];
 		lg_beacon_t *b = &s->beacons[r.seq];
@@ -348,6 +358,7 @@ static int write_some(lg_run_t *run, lg_conn_t *c)
 		len += blen;
 		buf[len++] = ',';
 		b->state = LG_INFLIGHT;
+		c->inflight++;
 		b->sent_us = now;
 		if (b->was_sent)
 			run->rep->resent++;
@@ -364,7 +375,7 @@ static int write_some(lg_run_t *run, lg_conn_t *c)
 		KINO_LOG_WARN("lws_write wrote %d of %zu bytes", n, len);
 		return -1;
 	}
-	if (c->qhead < c->qlen)
+	if (c->qhead < c->qlen && (window == 0 || c->inflight < window))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -548,7 +559,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 		if (!c->open && !c->connecting && now >= c->retry_at_us)
 			connect_one(run, c);
-		else if (c->open && c->qhead < c->qlen && now >= c->hold_until_us)
+		else if (c->open && c->qhead < c->qlen && now >= c->hold_until_us &&
+			 (run->cfg->window == 0 || c->inflight < run->cfg->window))
 			lws_callback_on_writable(c->wsi);
 	}
 	if (run->oom || now >= run->drain_until_us ||

@@ -27,6 +27,8 @@ typedef struct kino_loadgen_config {
 	int connections;      /* WebSockets shared by the viewers: 4 */
 	uint64_t seed;        /* everything random follows from it */
 	double drain_s;       /* after duration_s, wait this long for acks: 30 */
+	int window;           /* beacons written and unanswered per connection, at
+				 most: 256; 0 for no limit */
 	/* Borrowed for the run: signs each session's playback token, so it must
 	 * hold the collector's signing key. */
 	const struct kino_playback_keyring *keys;
@@ -51,7 +53,7 @@ typedef struct kino_loadgen_report {
 } kino_loadgen_report_t;
 
 /* Fills cfg with the defaults above (url ws://127.0.0.1:8081/v1/beacons,
- * 10 viewers, 1 session/s, 10 s, seed 1, keys NULL). */
+ * 10 viewers, 1 session/s, 10 s, seed 1, window 256, keys NULL). */
 void kino_loadgen_config_defaults(kino_loadgen_config_t *cfg);
 
 /* KINO_EINVAL, naming the option, for a configuration that cannot run. */
