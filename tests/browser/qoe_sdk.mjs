@@ -504,6 +504,23 @@ async function scenarioUnit(browser) {
     await tick(300);
     out.hold = { messages, duringHold, stats: t6.stats() };
     t6.close();
+    // A window of 4 against a collector that answers only when asked: a backlog of 10
+    // goes 4 at a time, the next as answers come, in seq order, and all of it in the end.
+    const held = [];
+    let sock = null;
+    class SlowSocket {
+      constructor() { sock = this; this.readyState = 0; setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0); }
+      send(text) { for (const x of [].concat(JSON.parse(text))) held.push(x); }
+      close() { this.readyState = 3; }
+    }
+    const answerAll = () => { for (const x of held.splice(0)) sock.onmessage?.({ data: JSON.stringify({ type: 'ack', session_id: x.session_id, seq: x.seq }) }); };
+    const t7 = new BeaconTransport({ url: 'ws://fake', sessionId: 's8', WebSocket: SlowSocket, maxInFlight: 4 });
+    for (let i = 0; i < 10; i++) t7.push('heartbeat', {});
+    await tick(10);
+    const rounds = [];
+    for (let i = 0; i < 5 && held.length; i++) { rounds.push(held.map((x) => x.seq)); answerAll(); await tick(5); }
+    out.window = { rounds, stats: t7.stats() };
+    t7.close();
     return out;
   });
   log(`unit: shaka beacons ${r.shaka.join(',')}`);
@@ -538,6 +555,10 @@ async function scenarioUnit(browser) {
   check(r.hold.duringHold === 2 && JSON.stringify(r.hold.messages) === JSON.stringify([[0], [1], [1, 2, 3]]) &&
     r.hold.stats.pending === 0 && r.hold.stats.acked === 4,
   `back-off: nothing sent during the hold, then seq order from the backed-off beacon: ${JSON.stringify(r.hold)}`);
+  log(`unit: window of 4, sent per round ${JSON.stringify(r.window.rounds)}`);
+  check(JSON.stringify(r.window.rounds) === JSON.stringify([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]) &&
+    r.window.stats.acked === 10 && r.window.stats.pending === 0,
+  `window: at most 4 unanswered, the next as answers come, in seq order: ${JSON.stringify(r.window)}`);
   check(page.errors.length === 0, `page errors: ${page.errors}`);
   await ctx.close();
 }

@@ -52,7 +52,7 @@ export class KinoQoe {
     this.detached = false;
     this.transport = new BeaconTransport({
       url: o.url, beaconUrl: o.beaconUrl, sessionId: o.sessionId, maxPending: o.maxPending,
-      backoff: o.backoff, ackTimeoutMs: o.ackTimeoutMs, maxBeaconBytes: o.maxBeaconBytes,
+      maxInFlight: o.maxInFlight, backoff: o.backoff, ackTimeoutMs: o.ackTimeoutMs, maxBeaconBytes: o.maxBeaconBytes,
       WebSocket: o.WebSocket, sendBeacon: o.sendBeacon, hooks: this.hooks,
     });
     this.listen();
@@ -230,7 +230,7 @@ export class KinoQoe {
 //   heartbeatMs  10000; requestedAt (ms, the play request, for startup_ms; default now)
 //   fatalErrors  'player' (default: as the player says) or 'app' (the page reports the
 //                errors the player calls fatal with error(), recovered or not)
-//   maxPending 1000; backoff {initialMs: 1000, maxMs: 30000}; ackTimeoutMs 15000;
+//   maxPending 1000; maxInFlight 64; backoff {initialMs: 1000, maxMs: 30000}; ackTimeoutMs 15000;
 //   maxBeaconBytes 61440; flushOnHide true
 //   hooks        for tests and logging: onBeacon(b), onAnswer(frame), onConnect, onOpen,
 //                onReconnectScheduled({attempt, base, delay}), onAckTimeout, onFlush, onDrop;

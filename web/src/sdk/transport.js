@@ -16,6 +16,10 @@
 //   collector, a half-open TCP connection) is closed and treated as lost.
 // - On (re)connect every pending beacon is sent again, in seq order, in batches (JSON
 //   arrays) below the collector's message limit.
+// - At most maxInFlight beacons (64) are sent and unanswered at once; the next go as
+//   answers come back. A player with a backlog (after an outage, say) then paces itself
+//   by the collector's acks instead of sending it all at once and, when the collector
+//   is saturated, being told to back off and sending it all again.
 // - "error" frames: the beacon is refused for good (the field says why); it is kept in
 //   `rejected` and never resent. "backoff"/"throttled": the transport holds everything
 //   for retry_after_s (with jitter), then sends every unsent beacon again in seq order,
@@ -35,7 +39,7 @@ const FOREVER = ['session_start', 'session_end'];
 
 export class BeaconTransport {
   // opts: url (ws: or wss:), beaconUrl (http(s), for sendBeacon; derived from url),
-  // sessionId, maxPending, backoff {initialMs, maxMs}, ackTimeoutMs, maxMessageBytes,
+  // sessionId, maxPending, maxInFlight, backoff {initialMs, maxMs}, ackTimeoutMs, maxMessageBytes,
   // maxBeaconBytes, WebSocket (a constructor; tests may pass their own),
   // sendBeacon (a function; default navigator.sendBeacon), hooks (see kino-qoe.js).
   constructor(opts) {
@@ -43,6 +47,7 @@ export class BeaconTransport {
     this.beaconUrl = opts.beaconUrl || opts.url.replace(/^ws/, 'http');
     this.sessionId = opts.sessionId;
     this.maxPending = opts.maxPending ?? 1000;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
     this.backoff = { initialMs: 1000, maxMs: 30000, ...opts.backoff };
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 15000;
     this.maxMessageBytes = opts.maxMessageBytes ?? 64 * 1024;
@@ -73,7 +78,7 @@ export class BeaconTransport {
     if (this.pending.size >= this.maxPending) this.dropOne();
     this.pending.set(beacon.seq, { beacon, sentAt: 0 });
     this.hooks.onBeacon?.(beacon);
-    if (this.isOpen() && !this.holdTimer) this.sendEntries([this.pending.get(beacon.seq)]);
+    this.sendMore();
     return beacon;
   }
 
@@ -102,7 +107,7 @@ export class BeaconTransport {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.hooks.onOpen?.({ attempt: this.attempt, at: Date.now() });
-      if (!this.holdTimer) this.sendEntries([...this.pending.values()]);
+      this.sendMore();
     };
     ws.onmessage = (m) => { if (this.ws === ws) this.answer(m.data); };
     ws.onclose = () => this.lost(ws);
@@ -137,6 +142,19 @@ export class BeaconTransport {
     }
   }
 
+  // Sends the oldest unsent beacons, as many as the window has room for, unless held.
+  sendMore() {
+    if (!this.isOpen() || this.holdTimer) return;
+    let room = this.maxInFlight;
+    for (const e of this.pending.values()) if (e.sentAt) room--;
+    const next = [];
+    for (const e of this.pending.values()) {
+      if (room <= 0) break;
+      if (!e.sentAt) { next.push(e); room--; }
+    }
+    this.sendEntries(next);
+  }
+
   // Sends entries as JSON arrays below maxMessageBytes.
   sendEntries(entries) {
     const ws = this.ws;
@@ -157,10 +175,12 @@ export class BeaconTransport {
     if (r.type === 'ack') {
       if (e) { this.pending.delete(r.seq); this.counts.acked++; }
       if (!this.hadAck) { this.hadAck = true; this.attempt = 0; }
+      if (e) this.sendMore();
     } else if (r.type === 'error') {
       if (e) this.pending.delete(r.seq);
       this.rejected.push(r);
       console.warn(`kino-qoe: beacon ${r.seq} refused: ${r.field}: ${r.message}`);
+      if (e) this.sendMore();
     } else if ((r.type === 'backoff' || r.type === 'throttled') && e) {
       const wait = (r.retry_after_s || 1) * 1000 * (1 + Math.random() * 0.5);
       e.sentAt = 0; // not in flight: the watchdog must not count it
@@ -176,7 +196,7 @@ export class BeaconTransport {
   resume() {
     this.holdTimer = null;
     this.holdUntil = 0;
-    this.sendEntries([...this.pending.values()].filter((e) => !e.sentAt));
+    this.sendMore();
   }
 
   // ---- leaving ----
