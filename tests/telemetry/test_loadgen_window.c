@@ -12,7 +12,9 @@
  *   unanswered, it does reach 8 (the limit is what paces it), and every
  *   beacon is still acknowledged in the end, exactly once;
  * - window 0 (no limit), the same load: a connection does go past 8, so
- *   the first case can tell a window from a quiet load. */
+ *   the first case can tell a window from a quiet load;
+ * - more connections than the process may open files: refused at once
+ *   with an error that names --connections. */
 #include "beacon_fixture.h"
 #include "check.h"
 #include "testenv.h"
@@ -27,6 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_CONNS 8
 #define MAX_PENDING 4096
@@ -202,6 +207,41 @@ static void test_window_validated(void)
 	CHECK_CONTAINS(kino_error_message(&err), "--window");
 }
 
+/* More connections than the process may open files: refused before any
+ * connection, naming the option (in a child, whose limit is lowered). */
+static void test_too_many_connections(void)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {.rlim_cur = 128, .rlim_max = 128};
+		kino_loadgen_config_t lc;
+		kino_loadgen_report_t r;
+		kino_playback_keyring_t *keys;
+		kino_error_t err = {0};
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(3);
+		keys = kino_playback_keyring_new(FX_KEYS, &err);
+		kino_loadgen_config_defaults(&lc);
+		snprintf(lc.url, sizeof(lc.url), "ws://127.0.0.1:%d/v1/beacons",
+			 kino_http_server_port(srv));
+		lc.connections = 100; /* 164 files with libwebsockets' own */
+		lc.keys = keys;
+		if (kino_loadgen_run(&lc, &r, &err) != KINO_EINVAL ||
+		    strstr(kino_error_message(&err), "--connections") == NULL) {
+			fprintf(stderr, "got: %s\n", kino_error_message(&err));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "100 connections under a limit of 128 open files were not refused (status %d)", status);
+}
+
 int main(void)
 {
 	kino_http_config_t cfg = {.host = "127.0.0.1", .port = 0, .max_body = 1024, .workers = 1};
@@ -217,6 +257,7 @@ int main(void)
 	RUN_TEST(test_window_validated);
 	RUN_TEST(test_window_bounds_unanswered);
 	RUN_TEST(test_no_window);
+	RUN_TEST(test_too_many_connections);
 	kino_http_server_destroy(srv);
 	return 0;
 }
