@@ -333,6 +333,12 @@ static void on_answer(lg_run_t *run, lg_conn_t *c, const char *msg)
 
 /* ---- the connections ---- */
 
+/* The connection may write more: its window has room. */
+static bool window_open(const lg_run_t *run, const lg_conn_t *c)
+{
+	return run->cfg->window == 0 || c->inflight < run->cfg->window;
+}
+
 /* Writes one message: the queued beacons, as a JSON array, up to
  * MESSAGE_MAX. Returns -1 when the connection must close. */
 static int write_some(lg_run_t *run, lg_conn_t *c)
@@ -340,10 +346,10 @@ static int write_some(lg_run_t *run, lg_conn_t *c)
 	unsigned char *buf = run->tx + LWS_PRE;
 	size_t len = 1;
 	int64_t now = mono_us();
-	int n, window = run->cfg->window;
+	int n;
 
 	buf[0] = '[';
-	while (c->qhead < c->qlen && (window == 0 || c->inflight < window)) {
+	while (c->qhead < c->qlen && window_open(run, c)) {
 		lg_ref_t r = c->queue[c->qhead];
 		lg_session_t *s = run->sessions[r.session];
 		lg_beacon_t *b = &s->beacons[r.seq];
@@ -377,7 +383,7 @@ static int write_some(lg_run_t *run, lg_conn_t *c)
 		KINO_LOG_WARN("lws_write wrote %d of %zu bytes", n, len);
 		return -1;
 	}
-	if (c->qhead < c->qlen && (window == 0 || c->inflight < window))
+	if (c->qhead < c->qlen && window_open(run, c))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -562,7 +568,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 		if (!c->open && !c->connecting && now >= c->retry_at_us)
 			connect_one(run, c);
 		else if (c->open && c->qhead < c->qlen && now >= c->hold_until_us &&
-			 (run->cfg->window == 0 || c->inflight < run->cfg->window))
+			 window_open(run, c))
 			lws_callback_on_writable(c->wsi);
 	}
 	if (run->oom || now >= run->drain_until_us ||
