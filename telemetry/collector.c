@@ -188,13 +188,10 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Adds the µs since *t0 to *acc and restarts *t0. */
-static void time_add(atomic_ullong *acc, int64_t *t0)
+/* Adds the µs since t0 (now_us()) to *acc. */
+static void time_spent(atomic_ullong *acc, int64_t t0)
 {
-	int64_t t = now_us();
-
-	atomic_fetch_add(acc, (unsigned long long)(t - *t0));
-	*t0 = t;
+	atomic_fetch_add(acc, (unsigned long long)(now_us() - t0));
 }
 
 static void deliver(kino_telemetry_collector_t *c, kino_beacon_done_fn done, void *ud,
@@ -457,7 +454,7 @@ static bool bind_late(writer_t *w, item_t *it)
 		}
 		int64_t t0 = now_us();
 		r = tel_session_start_find(c->db, it->sid, &b, &it->legacy, &err);
-		time_add(&c->us_lookups, &t0);
+		time_spent(&c->us_lookups, t0);
 		if (r == KINO_ENOENT) {
 			item_answer(c, it, KINO_BEACON_REJECT, "session_id",
 				    "no accepted session_start for this session_id");
@@ -514,7 +511,7 @@ static void process_batch(writer_t *w, item_t *items, int n)
 			KINO_LOG_WARN("%s; spooling %d beacons", kino_error_message(&err), nlive);
 			to_spool = true;
 		}
-		time_add(&c->us_insert, &t0);
+		time_spent(&c->us_insert, t0);
 	}
 	if (to_spool) {
 		kino_error_clear(&err);
@@ -648,7 +645,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 				int64_t t0 = now_us();
 				int r = tel_session_refold(c->db, s->st.session_id, upto, s->legacy, &fresh,
 							   &err);
-				time_add(&c->us_lookups, &t0);
+				time_spent(&c->us_lookups, t0);
 				if (r == 0) {
 					int64_t lm = s->st.last_minute;
 					s->st = fresh;
@@ -667,7 +664,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 				 * comes from core's playback session, as a refold's */
 				int64_t t0 = now_us();
 				tel_play_viewer(c->db, &s->st);
-				time_add(&c->us_lookups, &t0);
+				time_spent(&c->us_lookups, t0);
 			}
 			if (s->partial || !s->st.has_start) {
 				/* nothing to write: no session_start anywhere yet */
@@ -695,7 +692,7 @@ static bool write_plays(writer_t *w, int64_t now, bool flush, bool spool_empty, 
 	if (np > 0 || nconc > 0) {
 		int64_t t0 = now_us();
 		int r = tel_plays_write(c->db, plays, closed, unwritten, np, conc, nconc, now, &err);
-		time_add(&c->us_plays, &t0);
+		time_spent(&c->us_plays, t0);
 		if (r != 0) {
 			KINO_LOG_WARN("%s", kino_error_message(&err));
 			goto out; /* all of it again next time: absolute values */
@@ -797,7 +794,7 @@ static void maintain(writer_t *w)
 	if (spool_empty && now - w->last_sweep > SWEEP_INTERVAL_MS) {
 		int64_t t0 = now_us();
 		sweep_stale(w, now);
-		time_add(&c->us_lookups, &t0);
+		time_spent(&c->us_lookups, t0);
 	}
 	pending = !spool_empty || sessions_pending(w);
 out:
@@ -828,7 +825,7 @@ static void *writer_main(void *arg)
 			}
 			int64_t t0 = now_us();
 			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-			time_add(&c->us_idle, &t0);
+			time_spent(&c->us_idle, t0);
 		}
 		while (batch != NULL && n < max && w->count > 0) {
 			batch[n++] = w->ring[w->head];

@@ -36,7 +36,6 @@
 #define MAX_CONNS 8
 #define MAX_PENDING 4096
 
-
 typedef struct pending {
 	char sid[40];
 	long long seq;
